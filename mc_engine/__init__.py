@@ -1,0 +1,25 @@
+"""mc_engine: GPU-accelerated Monte Carlo risk engine for the economics of AI inference.
+
+The public API is re-exported here; everything else lives in private modules.
+"""
+
+from __future__ import annotations
+
+from .errors import PriorError as PriorError
+from .errors import PriorWarning as PriorWarning
+from .errors import RunError as RunError
+from .inputs.loader import Priors as Priors
+from .inputs.loader import load_priors as load_priors
+
+__version__ = "0.1.0"
+
+
+def compile_sampler(priors, block_size=None):  # noqa: ANN001, ANN201 - thin lazy wrapper
+    """Compile ``priors`` into a jittable :class:`~mc_engine.inputs.sampler.Sampler` (imports JAX lazily)."""
+    from .engine.keys import DEFAULT_BLOCK_SIZE
+    from .inputs.sampler import compile_sampler as _compile
+
+    return _compile(priors, block_size or DEFAULT_BLOCK_SIZE)
+
+
+__all__ = ["Priors", "PriorError", "PriorWarning", "RunError", "compile_sampler", "load_priors", "__version__"]

@@ -1,0 +1,41 @@
+"""PRNG keys: one root per run, one stream per purpose, one key per fixed block of paths.
+
+Path ``i`` always belongs to block ``i // block_size`` and draws from
+``fold_in(stream_key, block)``, so its numbers do not depend on how many paths
+are requested, how they are chunked, or how many devices share the work.
+"""
+
+from __future__ import annotations
+
+import jax
+
+DEFAULT_PRNG: str = "philox4x32"
+"""Counter-based PRNG: on 2 CPU cores philox4x32 drew normals ~2.5x faster than threefry2x32,
+and unlike rbg it gives the same numbers on every backend."""
+
+PRNG_CHOICES: tuple[str, ...] = ("philox4x32", "threefry4x32", "threefry2x32")
+
+DEFAULT_BLOCK_SIZE: int = 8192
+"""Paths per key block. Part of a run's identity (recorded in the manifest): changing it changes draws."""
+
+STREAM_INPUTS: int = 0
+STREAM_SHOCKS: int = 1
+STREAM_THIN: int = 2
+
+
+def root_key(seed: int, impl: str = DEFAULT_PRNG) -> jax.Array:
+    """The run's root key (a typed JAX key) for ``seed`` with PRNG implementation ``impl``."""
+    if impl not in PRNG_CHOICES:
+        raise ValueError(f"unknown PRNG {impl!r}; choose one of {', '.join(PRNG_CHOICES)}")
+    return jax.random.key(seed, impl=impl)
+
+
+def stream_key(root: jax.Array, stream: int) -> jax.Array:
+    """Independent sub-stream of the root key (inputs, quarterly shocks, thin sample, ...)."""
+    return jax.random.fold_in(root, stream)
+
+
+def block_keys(key: jax.Array, first_block: jax.Array | int, n_blocks: int) -> jax.Array:
+    """Keys of blocks ``first_block .. first_block + n_blocks - 1``, shape (n_blocks,)."""
+    blocks = first_block + jax.numpy.arange(n_blocks, dtype=jax.numpy.uint32)
+    return jax.vmap(lambda b: jax.random.fold_in(key, b))(blocks)

@@ -1,0 +1,1 @@
+"""Prior files: schema, loading with includes and clear errors, distributions, copula, sampler."""

@@ -1,0 +1,618 @@
+"""Probability distributions of scenario inputs: validated specs and JAX quantile functions.
+
+A prior file's sugar (``ci90``, bare numbers) is resolved by the loader into a
+:class:`Dist`, a frozen, canonical description. Sampling goes through the
+quantile function (inverse CDF) so that a Gaussian copula can correlate any
+families: ``x = ppf(dist, u)`` with ``u = Phi(z)``.
+
+Parameter numbers enter the jitted code as arrays (``dist_params``), so a sweep
+over a prior's numbers reuses one compiled program; only the family structure
+is static.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.scipy.special import betaln, ndtr, ndtri
+
+FAMILIES: tuple[str, ...] = (
+    "point",
+    "normal",
+    "lognormal",
+    "beta",
+    "uniform",
+    "triangular",
+    "pert",
+    "mixture",
+)
+"""Distribution families a prior file may name with ``dist = "..."``."""
+
+PARAM_NAMES: dict[str, tuple[str, ...]] = {
+    "point": ("value",),
+    "normal": ("mean", "sd"),
+    "lognormal": ("mu", "sigma"),  # of ln x
+    "beta": ("alpha", "beta", "lo", "hi"),  # Beta(alpha, beta) scaled to [lo, hi]
+    "uniform": ("lo", "hi"),
+    "triangular": ("lo", "mode", "hi"),
+    "pert": ("lo", "mode", "hi", "lamb"),  # Beta-PERT, lamb = 4 is the classic
+    "mixture": (),
+}
+"""Canonical parameter order of each family in :attr:`Dist.params`."""
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A validated distribution.
+
+    Attributes:
+        family: one of :data:`FAMILIES`.
+        params: numbers in the order of :data:`PARAM_NAMES` for the family.
+        bounds: truncation interval ``(lo, hi)``; ``(-inf, inf)`` means none.
+        weights: mixture weights (sum to 1), empty unless family is ``"mixture"``.
+        components: mixture components, empty unless family is ``"mixture"``.
+    """
+
+    family: str
+    params: tuple[float, ...] = ()
+    bounds: tuple[float, float] = (float("-inf"), float("inf"))
+    weights: tuple[float, ...] = ()
+    components: tuple[Dist, ...] = field(default=())
+
+
+# ---------------------------------------------------------------------------
+# Flat parameter layout
+
+
+def flat_params(dist: Dist) -> tuple[float, ...]:
+    """Every number of ``dist`` in the layout that :func:`ppf` reads from ``theta``.
+
+    Layout: ``params``, then ``bounds`` (lo, hi), then for a mixture its
+    ``weights`` and each component's flat parameters, recursively.
+
+    Returns:
+        a tuple of ``n_flat(dist)`` floats (infinite bounds stay infinite).
+    """
+    out = [*dist.params, *dist.bounds]
+    if dist.family == "mixture":
+        out.extend(dist.weights)
+        for component in dist.components:
+            out.extend(flat_params(component))
+    return tuple(float(v) for v in out)
+
+
+def n_flat(dist: Dist) -> int:
+    """Length of :func:`flat_params` of ``dist``; depends only on its structure."""
+    n = len(dist.params) + 2
+    if dist.family == "mixture":
+        n += len(dist.weights) + sum(n_flat(c) for c in dist.components)
+    return n
+
+
+def structure(dist: Dist) -> Dist:
+    """``dist`` with every finite number replaced by 0.0: what the jitted code depends on.
+
+    :func:`ppf`, :func:`cdf` and :func:`ppf_from_normal` read only the family
+    tree and which bounds are infinite from their ``dist`` argument; the numbers
+    come from ``theta``. Two dists with equal ``structure`` therefore share one
+    compiled program when ``dist`` is a static argument.
+    """
+
+    def zero(v: float) -> float:
+        return v if math.isinf(v) else 0.0
+
+    return Dist(
+        family=dist.family,
+        params=tuple(0.0 for _ in dist.params),
+        bounds=(zero(dist.bounds[0]), zero(dist.bounds[1])),
+        weights=tuple(0.0 for _ in dist.weights),
+        components=tuple(structure(c) for c in dist.components),
+    )
+
+
+class _Unpacked(NamedTuple):
+    params: list[jax.Array]  # scalars, in PARAM_NAMES order
+    lo: jax.Array  # scalar truncation bound (may be -inf)
+    hi: jax.Array  # scalar truncation bound (may be +inf)
+    weights: list[jax.Array]  # mixture weights (scalars)
+    components: list[tuple[Dist, jax.Array]]  # (component, its theta slice)
+
+
+def _unpack(dist: Dist, theta: jax.Array) -> _Unpacked:
+    k = len(dist.params)
+    params = [theta[i] for i in range(k)]
+    lo, hi = theta[k], theta[k + 1]
+    pos = k + 2
+    weights: list[jax.Array] = []
+    components: list[tuple[Dist, jax.Array]] = []
+    if dist.family == "mixture":
+        weights = [theta[pos + i] for i in range(len(dist.weights))]
+        pos += len(dist.weights)
+        for component in dist.components:
+            n = n_flat(component)
+            components.append((component, theta[pos : pos + n]))
+            pos += n
+    return _Unpacked(params, lo, hi, weights, components)
+
+
+def _is_truncated(dist: Dist) -> tuple[bool, bool]:
+    """Static: whether the lower / upper bound is finite (a point value is never truncated)."""
+    if dist.family == "point":
+        return False, False
+    return not math.isinf(dist.bounds[0]), not math.isinf(dist.bounds[1])
+
+
+def _float_dtype(*arrays: jax.Array) -> jnp.dtype:
+    """The floating dtype of the result: float32 unless an input is already float64."""
+    dtype = jnp.float32
+    for a in arrays:
+        dtype = jnp.promote_types(dtype, a.dtype)
+    return dtype
+
+
+def _u_tiny(dtype: jnp.dtype) -> float:
+    """Smallest probability kept away from 0 and 1: 2**-24 in float32, 2**-53 in float64."""
+    return float(jnp.finfo(dtype).epsneg)
+
+
+# ---------------------------------------------------------------------------
+# Regularised incomplete beta and monotone inversion
+
+
+def _stirling_correction(z: jax.Array) -> jax.Array:
+    """ln Gamma(z) - [(z - 1/2) ln z - z + ln(2 pi)/2] for z >= 10 (error < 1e-10)."""
+    r = 1.0 / z
+    r2 = r * r
+    return r * (1.0 / 12.0 - r2 * (1.0 / 360.0 - r2 / 1260.0))
+
+
+def _betainc(a: jax.Array, b: jax.Array, x: jax.Array) -> jax.Array:
+    """Regularised incomplete beta I_x(a, b), elementwise, for a, b > 0 and x in [0, 1].
+
+    The continued fraction of DLMF 8.17.22 (modified Lentz, stopping when every
+    element has converged to 4 eps, at most 300 terms), on ``x`` or, by symmetry,
+    on ``1 - x`` so that it converges fast. Unlike ``jax.scipy.special.betainc``
+    (which subtracts lgamma values) the prefactor x^a (1-x)^b / B(a, b) uses
+    the accurate ``betaln`` and, when a, b >= 10, the form exp(-deviance) *
+    sqrt(ab / (2 pi (a+b))) with Stirling corrections, which has no cancellation.
+    Measured in float32 against scipy (float64): absolute error <= 1.5e-6 for
+    a, b in [0.05, 10]; <= 1e-5 for a, b up to a few hundred, about 1e-4 at
+    a, b ~ 1e3 (the continued fraction's own float32 rounding).
+    """
+    dtype = x.dtype
+    a, b, x = jnp.broadcast_arrays(a.astype(dtype), b.astype(dtype), jnp.clip(x, 0.0, 1.0))
+    flip = x > (a + 1.0) / (a + b + 2.0)
+    p = jnp.where(flip, b, a)
+    q = jnp.where(flip, a, b)
+    y = jnp.where(flip, 1.0 - x, x)
+    y_safe = jnp.clip(y, jnp.finfo(dtype).tiny, 0.5 + 0.5 * y)  # 0 < y_safe < 1
+
+    log_pre_direct = p * jnp.log(y_safe) + q * jnp.log1p(-y_safe) - betaln(p, q)
+    p_big = jnp.maximum(p, 10.0)
+    q_big = jnp.maximum(q, 10.0)
+    y0 = p_big / (p_big + q_big)
+    deviance = p_big * jnp.log1p((y_safe - y0) / y0) + q_big * jnp.log1p((y0 - y_safe) / (1.0 - y0))
+    log_pre_large = (
+        deviance
+        + 0.5 * jnp.log(p_big * q_big / (2.0 * math.pi * (p_big + q_big)))
+        - _stirling_correction(p_big)
+        - _stirling_correction(q_big)
+        + _stirling_correction(p_big + q_big)
+    )
+    log_pre = jnp.where(jnp.minimum(p, q) >= 10.0, log_pre_large, log_pre_direct) - jnp.log(p)
+
+    tiny = jnp.finfo(dtype).tiny * 1e3
+    eps = 4.0 * float(jnp.finfo(dtype).eps)
+
+    def nonzero(v: jax.Array) -> jax.Array:
+        return jnp.where(jnp.abs(v) < tiny, tiny, v)
+
+    def cond(state):
+        m, _, _, _, err = state
+        return (m <= 300.0) & (err > eps)
+
+    def body(state):
+        m, c, d, h, _ = state
+        m2 = 2.0 * m
+        num = m * (q - m) * y_safe / ((p - 1.0 + m2) * (p + m2))
+        d = 1.0 / nonzero(1.0 + num * d)
+        c = nonzero(1.0 + num / c)
+        h = h * d * c
+        num = -(p + m) * (p + q + m) * y_safe / ((p + m2) * (p + 1.0 + m2))
+        d = 1.0 / nonzero(1.0 + num * d)
+        c = nonzero(1.0 + num / c)
+        delta = d * c
+        return m + 1.0, c, d, h * delta, jnp.max(jnp.abs(delta - 1.0), initial=0.0)
+
+    d0 = 1.0 / nonzero(1.0 - (p + q) * y_safe / (p + 1.0))
+    init = (jnp.asarray(1.0, dtype), jnp.ones_like(y_safe), d0, d0, jnp.asarray(jnp.inf, dtype))
+    fraction = lax.while_loop(cond, body, init)[3]
+    tail = jnp.where(y > 0.0, jnp.clip(jnp.exp(log_pre) * fraction, 0.0, 1.0), 0.0)
+    return jnp.where(flip, 1.0 - tail, tail)
+
+
+def _int_dtype(dtype: jnp.dtype) -> jnp.dtype:
+    return jnp.int64 if jnp.dtype(dtype).itemsize == 8 else jnp.int32
+
+
+def _to_ordered(x: jax.Array) -> jax.Array:
+    """Map floats to integers with the same order (adjacent floats -> adjacent integers)."""
+    idtype = _int_dtype(x.dtype)
+    bits = lax.bitcast_convert_type(x, idtype)
+    return jnp.where(bits < 0, -(bits & jnp.iinfo(idtype).max), bits)
+
+
+def _from_ordered(k: jax.Array, dtype: jnp.dtype) -> jax.Array:
+    idtype = k.dtype
+    bits = jnp.where(k >= 0, k, (-k) | jnp.asarray(jnp.iinfo(idtype).min, idtype))
+    return lax.bitcast_convert_type(bits, dtype)
+
+
+def _invert_monotone(
+    cdf_fn: Callable[[jax.Array], jax.Array], u: jax.Array, lo: jax.Array, hi: jax.Array
+) -> jax.Array:
+    """Generalised inverse min{x in (lo, hi] : cdf_fn(x) >= u} by bisection on float bit patterns.
+
+    Bisecting the integers that order the floating-point numbers halves the
+    count of representable values in the bracket each step, so 32 steps
+    (64 in float64) end on two adjacent floats whatever the bracket's width or
+    the root's magnitude. Assumes ``cdf_fn(lo) < u <= cdf_fn(hi)``; otherwise it
+    returns the nearer end. ``u``, ``lo``, ``hi`` broadcast together.
+    """
+    dtype = u.dtype
+    lo, hi, u = jnp.broadcast_arrays(lo.astype(dtype), hi.astype(dtype), u)
+    k_lo, k_hi = _to_ordered(lo), _to_ordered(hi)
+
+    def body(_, bracket):
+        k_lo, k_hi = bracket
+        k_mid = (k_lo & k_hi) + ((k_lo ^ k_hi) >> 1)  # floor((k_lo + k_hi) / 2) without overflow
+        below = cdf_fn(_from_ordered(k_mid, dtype)) < u
+        return jnp.where(below, k_mid, k_lo), jnp.where(below, k_hi, k_mid)
+
+    n_steps = 8 * jnp.dtype(dtype).itemsize
+    _, k_hi = lax.fori_loop(0, n_steps, body, (k_lo, k_hi))
+    return _from_ordered(k_hi, dtype)
+
+
+def _next_below(x: jax.Array) -> jax.Array:
+    return _from_ordered(_to_ordered(x) - 1, x.dtype)
+
+
+# ---------------------------------------------------------------------------
+# Families without truncation
+
+
+def _pert_shape(lo: jax.Array, mode: jax.Array, hi: jax.Array, lamb: jax.Array):
+    alpha = 1.0 + lamb * (mode - lo) / (hi - lo)
+    beta = 1.0 + lamb * (hi - mode) / (hi - lo)
+    return alpha, beta
+
+
+def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
+    """num / den where den > 0, else 0 (used where num is 0 whenever den is)."""
+    return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
+
+
+def _base_cdf(family: str, p: list[jax.Array], x: jax.Array) -> jax.Array:
+    """CDF of an untruncated non-mixture family at ``x`` (any shape)."""
+    if family == "point":
+        return (x >= p[0]).astype(x.dtype)
+    if family == "normal":
+        return ndtr((x - p[0]) / p[1])
+    if family == "lognormal":
+        positive = x > 0
+        log_x = jnp.log(jnp.where(positive, x, 1.0))
+        return jnp.where(positive, ndtr((log_x - p[0]) / p[1]), 0.0)
+    if family == "uniform":
+        return jnp.clip((x - p[0]) / (p[1] - p[0]), 0.0, 1.0)
+    if family == "triangular":
+        lo, mode, hi = p
+        xc = jnp.clip(x, lo, hi)
+        left = _safe_div((xc - lo) ** 2, (hi - lo) * (mode - lo))
+        right = 1.0 - _safe_div((hi - xc) ** 2, (hi - lo) * (hi - mode))
+        return jnp.clip(jnp.where(xc < mode, left, right), 0.0, 1.0)
+    if family in ("beta", "pert"):
+        if family == "beta":
+            alpha, beta, lo, hi = p
+        else:
+            lo, hi = p[0], p[2]
+            alpha, beta = _pert_shape(*p)
+        return _betainc(alpha, beta, jnp.clip((x - lo) / (hi - lo), 0.0, 1.0))
+    raise ValueError(f"no CDF for family {family!r}")
+
+
+def _base_ppf(family: str, p: list[jax.Array], u: jax.Array) -> jax.Array:
+    """Quantile function of an untruncated non-mixture family, ``u`` in (0, 1), any shape."""
+    if family == "point":
+        return jnp.full_like(u, p[0])
+    if family == "normal":
+        return p[0] + p[1] * ndtri(u)
+    if family == "lognormal":
+        return jnp.exp(p[0] + p[1] * ndtri(u))
+    if family == "uniform":
+        return p[0] + u * (p[1] - p[0])
+    if family == "triangular":
+        lo, mode, hi = p
+        width = hi - lo
+        left = lo + jnp.sqrt(u * width * (mode - lo))
+        right = hi - jnp.sqrt((1.0 - u) * width * (hi - mode))
+        return jnp.where(u * width < mode - lo, left, right)
+    if family in ("beta", "pert"):
+        if family == "beta":
+            alpha, beta, lo, hi = p
+        else:
+            lo, hi = p[0], p[2]
+            alpha, beta = _pert_shape(*p)
+        zero, one = jnp.zeros((), u.dtype), jnp.ones((), u.dtype)
+        y = _invert_monotone(lambda y: _betainc(alpha, beta, y), u, zero, one)
+        return lo + (hi - lo) * y
+    raise ValueError(f"no quantile function for family {family!r}")
+
+
+# ---------------------------------------------------------------------------
+# Public JAX functions
+
+
+def _untruncated_cdf(dist: Dist, parts: _Unpacked, x: jax.Array) -> jax.Array:
+    if dist.family == "mixture":
+        return sum(
+            w * cdf(c, theta_c, x) for w, (c, theta_c) in zip(parts.weights, parts.components, strict=True)
+        )
+    return _base_cdf(dist.family, parts.params, x)
+
+
+def _bound_probs(dist: Dist, parts: _Unpacked, dtype: jnp.dtype) -> tuple[jax.Array, jax.Array]:
+    """Untruncated CDF at the lower and upper bounds (0 and 1 where a bound is infinite)."""
+    has_lo, has_hi = _is_truncated(dist)
+    f_lo = _untruncated_cdf(dist, parts, parts.lo.astype(dtype)) if has_lo else jnp.zeros((), dtype)
+    f_hi = _untruncated_cdf(dist, parts, parts.hi.astype(dtype)) if has_hi else jnp.ones((), dtype)
+    return f_lo, f_hi
+
+
+def cdf(dist: Dist, theta: jax.Array, x: jax.Array) -> jax.Array:
+    """Cumulative distribution function P(X <= x), truncation and mixtures included.
+
+    Args:
+        dist: the distribution; only its structure is used (static under ``jit``).
+        theta: ``flat_params(dist)`` as an array, shape ``(n_flat(dist),)`` (traceable).
+        x: points, any shape, in the units of the input.
+
+    Returns:
+        probabilities in [0, 1], shape of ``x``, float32 unless inputs are float64.
+    """
+    theta, x = jnp.asarray(theta), jnp.asarray(x)
+    dtype = _float_dtype(theta, x)
+    theta, x = theta.astype(dtype), x.astype(dtype)
+    parts = _unpack(dist, theta)
+    has_lo, has_hi = _is_truncated(dist)
+    if not (has_lo or has_hi):
+        return _untruncated_cdf(dist, parts, x)
+    f_lo, f_hi = _bound_probs(dist, parts, dtype)
+    f_x = _untruncated_cdf(dist, parts, jnp.clip(x, parts.lo, parts.hi))
+    return jnp.clip((f_x - f_lo) / (f_hi - f_lo), 0.0, 1.0)
+
+
+def ppf(dist: Dist, theta: jax.Array, u: jax.Array) -> jax.Array:
+    """Quantile function (inverse CDF): the value at probability ``u``.
+
+    Closed forms for point, normal, lognormal, uniform and triangular. Beta and
+    PERT invert the regularised incomplete beta (:func:`_betainc`) by 32
+    bisection steps on float32 bit patterns, which ends on adjacent floats: the
+    result is the float where the computed CDF crosses ``u``, so
+    ``|cdf(x) - u| <= ~1.5e-6`` for shape parameters up to ~10 (<= 1e-5 up to a
+    few hundred) plus the CDF's change over one ulp of ``x``. A mixture inverts
+    sum_k w_k F_k(x) the same way over the bracket [min_k F_k^-1(tiny),
+    max_k F_k^-1(1 - tiny)] (32 steps whatever its width: exact to one float32
+    ulp of the computed mixture CDF). Truncation to ``bounds = (lo, hi)`` maps
+    ``u -> F(lo) + u (F(hi) - F(lo))`` first and clips the result to the bounds;
+    the float32 probability scale limits it to bounds that keep more than ~1e-4
+    of the mass.
+
+    Args:
+        dist: the distribution; only its structure is used (static under ``jit``).
+        theta: ``flat_params(dist)`` as an array, shape ``(n_flat(dist),)`` (traceable).
+        u: probabilities, shape ``(n,)`` (any shape works), clipped to
+            [2**-24, 1 - 2**-24] in float32 so that no value is infinite.
+
+    Returns:
+        values in the units of the input, shape of ``u``, float32 unless inputs are float64.
+    """
+    theta, u = jnp.asarray(theta), jnp.asarray(u)
+    dtype = _float_dtype(theta, u)
+    theta, u = theta.astype(dtype), u.astype(dtype)
+    tiny = _u_tiny(dtype)
+    u = jnp.clip(u, tiny, 1.0 - tiny)
+    parts = _unpack(dist, theta)
+    if dist.family == "point":
+        return jnp.full_like(u, parts.params[0])
+    has_lo, has_hi = _is_truncated(dist)
+    if has_lo or has_hi:
+        f_lo, f_hi = _bound_probs(dist, parts, dtype)
+        u = jnp.clip(f_lo + u * (f_hi - f_lo), tiny, 1.0 - tiny)
+    if dist.family == "mixture":
+        ends = jnp.asarray([tiny, 1.0 - tiny], dtype)
+        comp_ends = jnp.stack([ppf(c, theta_c, ends) for c, theta_c in parts.components])
+        lo = jnp.maximum(jnp.min(comp_ends[:, 0]), parts.lo)
+        hi = jnp.minimum(jnp.max(comp_ends[:, 1]), parts.hi)
+        x = _invert_monotone(lambda y: _untruncated_cdf(dist, parts, y), u, _next_below(lo), hi)
+    else:
+        x = _base_ppf(dist.family, parts.params, u)
+    if has_lo or has_hi:
+        x = jnp.clip(x, parts.lo, parts.hi)
+    return x
+
+
+def ppf_from_normal(dist: Dist, theta: jax.Array, z: jax.Array) -> jax.Array:
+    """Values from standard-normal scores ``z`` (what the Gaussian copula produces).
+
+    An untruncated normal gives ``mean + sd z`` and an untruncated lognormal
+    ``exp(mu + sigma z)`` exactly (no round trip through probabilities); every
+    other distribution is ``ppf(dist, theta, Phi(z))`` (so its tails are clipped
+    at |z| ~ 5.3 in float32).
+
+    Args:
+        dist: the distribution (static under ``jit``).
+        theta: ``flat_params(dist)`` as an array, shape ``(n_flat(dist),)``.
+        z: standard-normal scores, shape ``(n,)``.
+
+    Returns:
+        values, shape of ``z``.
+    """
+    theta, z = jnp.asarray(theta), jnp.asarray(z)
+    dtype = _float_dtype(theta, z)
+    theta, z = theta.astype(dtype), z.astype(dtype)
+    if dist.family in ("normal", "lognormal") and _is_truncated(dist) == (False, False):
+        shift = theta[0] + theta[1] * z
+        return shift if dist.family == "normal" else jnp.exp(shift)
+    return ppf(dist, theta, ndtr(z))
+
+
+# ---------------------------------------------------------------------------
+# Host-side helpers
+
+
+def support(dist: Dist) -> tuple[float, float]:
+    """Interval ``(lo, hi)`` the values can take: the family's support within the bounds."""
+    p = dist.params
+    if dist.family == "point":
+        return float(p[0]), float(p[0])
+    if dist.family == "normal":
+        lo, hi = -math.inf, math.inf
+    elif dist.family == "lognormal":
+        lo, hi = 0.0, math.inf
+    elif dist.family == "beta":
+        lo, hi = p[2], p[3]
+    elif dist.family == "uniform":
+        lo, hi = p[0], p[1]
+    elif dist.family in ("triangular", "pert"):
+        lo, hi = p[0], p[2]
+    elif dist.family == "mixture":
+        ends = [support(c) for c in dist.components]
+        lo, hi = min(e[0] for e in ends), max(e[1] for e in ends)
+    else:
+        raise ValueError(f"unknown family {dist.family!r}")
+    return float(max(lo, dist.bounds[0])), float(min(hi, dist.bounds[1]))
+
+
+_Z90 = 1.6448536269514722
+"""Standard-normal 95 % quantile: a central 90 % interval is +-_Z90 sd wide."""
+
+
+def ci90_dist(lo: float, hi: float) -> Dist:
+    """The distribution whose central 90 % interval is ``[lo, hi]``.
+
+    Lognormal when both ends are > 0 (mu = mean of the logs, sigma = ln(hi/lo) /
+    (2 * 1.645)), normal otherwise (mean = midpoint, sd = (hi - lo) / (2 * 1.645)).
+    """
+    if lo > 0 and hi > 0:
+        log_lo, log_hi = math.log(lo), math.log(hi)
+        return Dist("lognormal", (0.5 * (log_lo + log_hi), (log_hi - log_lo) / (2 * _Z90)))
+    return Dist("normal", (0.5 * (lo + hi), (hi - lo) / (2 * _Z90)))
+
+
+def quantiles(dist: Dist, qs: Sequence[float]) -> list[float]:
+    """Values at probabilities ``qs`` (host-side, e.g. for printing tables); ``qs`` in (0, 1)."""
+    u = jnp.asarray(np.asarray(qs, dtype=np.float64).reshape(-1))
+    x = ppf(dist, jnp.asarray(flat_params(dist)), u)
+    return [float(v) for v in np.asarray(x)]
+
+
+def _norm_cdf(t: float) -> float:
+    return 0.5 * math.erfc(-t / math.sqrt(2.0))
+
+
+def _norm_pdf(t: float) -> float:
+    return math.exp(-0.5 * t * t) / math.sqrt(2.0 * math.pi) if math.isfinite(t) else 0.0
+
+
+_GRID_SIZE = 1 << 16
+"""Points of the midpoint rule in probability used for moments without a closed form."""
+
+
+def _grid_moments(dist: Dist) -> tuple[float, float]:
+    """E[X], E[X^2] by the midpoint rule on the quantile function (2**16 points).
+
+    Accurate to ~1e-6 relative for bounded support; for unbounded tails it misses
+    the mass beyond the outermost grid points (probability 2**-17 each side).
+    """
+    u = (np.arange(_GRID_SIZE, dtype=np.float64) + 0.5) / _GRID_SIZE
+    x = np.asarray(ppf(dist, jnp.asarray(flat_params(dist)), jnp.asarray(u)), dtype=np.float64)
+    return float(np.mean(x)), float(np.mean(x * x))
+
+
+def _raw_moments(dist: Dist) -> tuple[float, float]:
+    """E[X], E[X^2] of ``dist`` (closed forms where there are, else the grid)."""
+    p = dist.params
+    lo_b, hi_b = dist.bounds
+    family = dist.family
+    if family == "point":
+        return float(p[0]), float(p[0]) ** 2
+    if family == "normal":
+        mean, sd = p
+        a, b = (lo_b - mean) / sd, (hi_b - mean) / sd
+        mass = _norm_cdf(b) - _norm_cdf(a)
+        dphi = _norm_pdf(a) - _norm_pdf(b)
+        t_phi = (b * _norm_pdf(b) if math.isfinite(b) else 0.0) - (
+            a * _norm_pdf(a) if math.isfinite(a) else 0.0
+        )
+        ez = dphi / mass
+        ez2 = 1.0 - t_phi / mass
+        return mean + sd * ez, mean * mean + 2 * mean * sd * ez + sd * sd * ez2
+    if family == "lognormal":
+        mu, sigma = p
+        log_lo = math.log(lo_b) if lo_b > 0 else -math.inf
+        log_hi = math.log(hi_b) if hi_b > 0 else -math.inf
+
+        def partial(k: int) -> float:
+            shift = mu + k * sigma * sigma
+            return math.exp(k * mu + 0.5 * (k * sigma) ** 2) * (
+                _norm_cdf((log_hi - shift) / sigma) - _norm_cdf((log_lo - shift) / sigma)
+            )
+
+        mass = _norm_cdf((log_hi - mu) / sigma) - _norm_cdf((log_lo - mu) / sigma)
+        return partial(1) / mass, partial(2) / mass
+    support_lo, support_hi = support(Dist(family, p, components=dist.components, weights=dist.weights))
+    if lo_b > support_lo or hi_b < support_hi:
+        return _grid_moments(dist)
+    if family == "mixture":
+        moments = [_raw_moments(c) for c in dist.components]
+        return (
+            sum(w * m[0] for w, m in zip(dist.weights, moments, strict=True)),
+            sum(w * m[1] for w, m in zip(dist.weights, moments, strict=True)),
+        )
+    if family == "uniform":
+        lo, hi = p
+        mean, var = 0.5 * (lo + hi), (hi - lo) ** 2 / 12.0
+    elif family == "triangular":
+        lo, mode, hi = p
+        mean = (lo + mode + hi) / 3.0
+        var = (lo * lo + mode * mode + hi * hi - lo * mode - lo * hi - mode * hi) / 18.0
+    else:  # beta or pert
+        if family == "beta":
+            alpha, beta, lo, hi = p
+        else:
+            lo, mode, hi, lamb = p
+            alpha = 1.0 + lamb * (mode - lo) / (hi - lo)
+            beta = 1.0 + lamb * (hi - mode) / (hi - lo)
+        total = alpha + beta
+        mean = lo + (hi - lo) * alpha / total
+        var = (hi - lo) ** 2 * alpha * beta / (total * total * (total + 1.0))
+    return mean, var + mean * mean
+
+
+def mean_sd(dist: Dist) -> tuple[float, float]:
+    """Mean and standard deviation of ``dist``, in the units of the input (host-side).
+
+    Closed forms for every family, for truncated normals and lognormals, and for
+    mixtures of those; a truncated bounded family or a truncated mixture uses
+    the midpoint rule on :func:`ppf` over 2**16 probabilities.
+    """
+    m1, m2 = _raw_moments(dist)
+    return m1, math.sqrt(max(m2 - m1 * m1, 0.0))

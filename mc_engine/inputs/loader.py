@@ -1,0 +1,608 @@
+"""Load a prior file: TOML, includes, kind defaults, sources, validation, frozen :class:`Priors`.
+
+The flow is: read every file of the include chain (remembering which file each
+key came from), merge them (tables key by key, inputs whole), then validate
+section by section, collecting every problem with its file and key path, and
+raise one :class:`~mc_engine.errors.PriorError` listing them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import tomllib
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .._params import DOMAIN_BOUNDS, REGIMES, ParamSpec
+from ..errors import PriorError, PriorWarning, Problem
+from ..model import KINDS, SECTIONS
+from .copula import is_psd, nearest_correlation, spearman_to_pearson
+from .distributions import Dist, support
+from .specs import META_KEYS, FormError, is_spec, parse_form, to_dist
+
+TOP_KEYS: tuple[str, ...] = (
+    "include",
+    "name",
+    "description",
+    "as_of",
+    "source",
+    "market",
+    "funding",
+    "regime",
+    "kinds",
+    "companies",
+    "counterparty",
+    "correlation",
+)
+COMPANY_META: tuple[str, ...] = ("kind", "name", "backer", "source", "as_of", "note")
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One scalar scenario input, drawn once per path.
+
+    Attributes:
+        name: dotted path, e.g. ``companies.openai.revenue0`` or ``funding.raise_prob.winter``.
+        dist: its distribution.
+        units: physical units of the parameter.
+        doc: what the parameter is.
+        source: where the number comes from.
+        as_of: date of the source.
+        unknown: True when nobody has published the figure (a deliberately wide prior).
+        file: the prior file that set it.
+    """
+
+    name: str
+    dist: Dist
+    units: str
+    doc: str
+    source: str | None
+    as_of: dt.date | None
+    unknown: bool
+    file: Path
+
+    @property
+    def is_point(self) -> bool:
+        return self.dist.family == "point"
+
+
+@dataclass(frozen=True)
+class Company:
+    """A simulated company: ``id`` is its key in the prior file, ``kind`` one of lab/neocloud/hyperscaler."""
+
+    id: str
+    name: str
+    kind: str
+    backer: str | None
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Rank correlations between named inputs and the normal-scale matrix the copula uses.
+
+    Attributes:
+        inputs: names of the correlated inputs.
+        spearman: the matrix as written, shape (k, k).
+        pearson: normal-scale correlation ``2 sin(pi r / 6)``, repaired to PSD if needed, shape (k, k).
+        repair_distance: Frobenius distance the repair moved the normal-scale matrix (0 if none).
+    """
+
+    inputs: tuple[str, ...]
+    spearman: np.ndarray
+    pearson: np.ndarray
+    repair_distance: float
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Validated, frozen priors: everything the simulator needs, as plain numbers.
+
+    Attributes:
+        path: the file loaded.
+        files: every file read (the include chain), in merge order.
+        name, description: free text from the file.
+        as_of: the date the priors describe; the simulation starts the quarter after.
+        inputs: every scalar input by dotted name, in file order.
+        schedules: yearly vectors (e.g. ``companies.openai.commitments``), USD bn/yr by year.
+        companies: the companies in file order.
+        regime_initial: starting probabilities of (boom, normal, winter), shape (3,).
+        regime_transition: quarterly transition matrix, rows = from, shape (3, 3).
+        counterparty: ``W[i, j]`` share of company i's compute spend paid to host j, shape (c, c).
+        correlation: the rank-correlation block, or None.
+        resolved: the merged prior tree as JSON-ready data (what a run records).
+        digest: sha256 of ``resolved``.
+    """
+
+    path: Path
+    files: tuple[Path, ...]
+    name: str
+    description: str
+    as_of: dt.date
+    inputs: Mapping[str, Input]
+    schedules: Mapping[str, tuple[float, ...]]
+    companies: tuple[Company, ...]
+    regime_initial: np.ndarray
+    regime_transition: np.ndarray
+    counterparty: np.ndarray
+    correlation: Correlation | None
+    resolved: Mapping[str, Any]
+    digest: str
+
+    @property
+    def company_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.companies)
+
+    def company_param(self, company: str, param: str) -> str:
+        """Input name of a company parameter, e.g. ``companies.openai.revenue0``."""
+        return f"companies.{company}.{param}"
+
+
+# --------------------------------------------------------------------------- reading and merging
+
+
+def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        where = f" (included from {chain[-1]})" if chain else ""
+        raise PriorError(Problem(path, "", f"file not found{where}")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PriorError(Problem(path, "", f"cannot read file: {exc}")) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PriorError(Problem(path, "", f"TOML syntax error: {exc}")) from None
+
+
+def _mark(node: Any, key: Key, file: Path, origin: dict[Key, Path]) -> None:
+    origin[key] = file
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _mark(v, (*key, k), file, origin)
+
+
+def _is_table(node: Any) -> bool:
+    return isinstance(node, dict) and not is_spec(node)
+
+
+def _merge(base: dict, base_origin: dict[Key, Path], over: dict, over_origin: dict[Key, Path], key: Key) -> None:
+    """Merge ``over`` into ``base`` in place: tables key by key, values (inputs, lists, numbers) whole.
+
+    ``*_origin`` map every key path to the file it came from; they are merged alongside.
+    """
+    for k, v in over.items():
+        sub = (*key, k)
+        if _is_table(v) and _is_table(base.get(k)):
+            base_origin.setdefault(sub, over_origin[sub])
+            _merge(base[k], base_origin, v, over_origin, sub)
+        else:
+            for old in [p for p in base_origin if p[: len(sub)] == sub]:
+                del base_origin[old]
+            base[k] = v
+            base_origin.update({p: f for p, f in over_origin.items() if p[: len(sub)] == sub})
+
+
+def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path]) -> tuple[dict, dict[Key, Path]]:
+    """Read ``path`` and its includes; return the merged tree and the file of every key path."""
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(str(p) for p in (*chain[chain.index(path) :], path))
+        raise PriorError(Problem(chain[-1], "include", f"include cycle: {cycle}; remove one of these includes"))
+    raw = _read_toml(path, chain)
+    includes = raw.pop("include", [])
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise PriorError(Problem(path, "include", f"must be a file path or a list of them (got {includes!r})"))
+    merged: dict[str, Any] = {}
+    origin: dict[Key, Path] = {(): path}
+    for inc in includes:
+        sub, sub_origin = _load_tree(path.parent / inc, (*chain, path), files)
+        _merge(merged, origin, sub, sub_origin, ())
+    mine: dict[Key, Path] = {}
+    _mark(raw, (), path, mine)
+    _merge(merged, origin, raw, mine, ())
+    files.append(path)
+    return merged, origin
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Checker:
+    """Walks the merged tree, collecting problems and building the validated pieces."""
+
+    def __init__(self, tree: dict[str, Any], origin: dict[Key, Path], root: Path, require_sources: bool):
+        self.tree = tree
+        self.origin = origin
+        self.root = root
+        self.require_sources = require_sources
+        self.problems: list[Problem] = []
+
+    def file_of(self, key: Key) -> Path:
+        for n in range(len(key), -1, -1):
+            if key[:n] in self.origin:
+                return self.origin[key[:n]]
+        return self.root
+
+    def problem(self, key: Key, message: str) -> None:
+        self.problems.append(Problem(self.file_of(key), ".".join(key), message))
+
+    def table(self, key: Key, required: bool = True) -> dict[str, Any]:
+        node: Any = self.tree
+        for k in key:
+            node = node.get(k) if isinstance(node, dict) else None
+        if node is None:
+            if required:
+                self.problem(key, "missing table")
+            return {}
+        if not isinstance(node, dict):
+            self.problem(key, f"must be a table (got {node!r})")
+            return {}
+        return node
+
+    def unknown_keys(self, key: Key, table: dict[str, Any], allowed: set[str]) -> None:
+        for k in table:
+            if k not in allowed:
+                near = _closest(k, allowed)
+                hint = f" (did you mean '{near}'?)" if near else ""
+                self.problem((*key, k), f"unknown key '{k}'{hint}; allowed here: {', '.join(sorted(allowed))}")
+
+    # -- sources -------------------------------------------------------------------------------------
+
+    def inherited(self, key: Key, own: Any, field: str) -> Any:
+        """``field`` of the value at ``key``, else of the nearest enclosing table from the same file."""
+        if own is not None:
+            return own
+        file = self.file_of(key)
+        for n in range(len(key) - 1, -1, -1):
+            parent = self.table(key[:n], required=False) if n else self.tree
+            if field in parent and self.file_of((*key[:n], field)) == file:
+                return parent[field]
+        return None
+
+    # -- values --------------------------------------------------------------------------------------
+
+    def value(self, key: Key, node: Any, spec: ParamSpec, name: str | None = None) -> Input | None:
+        try:
+            form = parse_form(node)
+            if form.weight is not None:
+                raise FormError([("weight", "'weight' is only allowed inside mixture components")])
+            dist = to_dist(form)
+        except FormError as exc:
+            for sub, msg in exc.items:
+                self.problem((*key, *sub.split(".")) if sub else key, msg)
+            return None
+        lo, hi, allowed = DOMAIN_BOUNDS[spec.domain]
+        s_lo, s_hi = support(dist)
+        bad = s_lo < lo or s_hi > hi
+        if spec.domain == "positive" and dist.family == "point":
+            bad = bad or dist.params[0] <= 0
+        if spec.domain == "unit_open" and dist.family == "point":
+            bad = bad or not 0 < dist.params[0] < 1
+        if bad:
+            what = f"value {dist.params[0]!r}" if dist.family == "point" else f"a {dist.family} prior reaching [{s_lo:g}, {s_hi:g}]"
+            fix = "" if dist.family == "point" else f"; add bounds = [{lo:g}, {hi:g}] or use a family that stays inside"
+            self.problem(key, f"{what} is outside what {spec.name} allows: {allowed}{fix}")
+            return None
+        source = self.inherited(key, form.source, "source")
+        as_of = self.inherited(key, form.as_of, "as_of")
+        if self.require_sources and (not source or as_of is None):
+            missing = " and ".join(n for n, v in (("source", source), ("as_of", as_of)) if not v)
+            self.problem(key, f"no {missing}; add source = \"...\" and as_of = YYYY-MM-DD to it or an enclosing table")
+        if as_of is not None and not isinstance(as_of, dt.date):
+            self.problem(key, f"as_of must be a date like 2026-06-30 (got {as_of!r})")
+            as_of = None
+        return Input(
+            name=name or ".".join(key),
+            dist=dist,
+            units=spec.units,
+            doc=spec.doc,
+            source=str(source) if source else None,
+            as_of=as_of,
+            unknown=form.unknown,
+            file=self.file_of(key),
+        )
+
+    def param(self, key: Key, node: Any, spec: ParamSpec, out: dict[str, Input], name: Key | None = None,
+              schedules: dict[str, tuple[float, ...]] | None = None) -> None:
+        """Validate one parameter at ``key``; store it under ``name`` (defaults to ``key``)."""
+        name = name or key
+        if spec.schedule:
+            self.schedule(key, node, spec, ".".join(name), schedules if schedules is not None else {})
+            return
+        if not spec.per_regime:
+            inp = self.value(key, node, spec, ".".join(name))
+            if inp is not None:
+                out[inp.name] = inp
+            return
+        if not isinstance(node, dict) or is_spec(node):
+            self.problem(key, f"{spec.name} is per regime: give a table {{ boom = ..., normal = ..., winter = ... }}")
+            return
+        self.unknown_keys(key, node, set(REGIMES) | META_KEYS)
+        for regime in REGIMES:
+            if regime not in node:
+                self.problem((*key, regime), f"missing value for regime '{regime}'")
+                continue
+            inp = self.value((*key, regime), node[regime], spec, ".".join((*name, regime)))
+            if inp is not None:
+                out[inp.name] = inp
+
+    def schedule(self, key: Key, node: Any, spec: ParamSpec, name: str, out: dict[str, tuple[float, ...]]) -> None:
+        values = node.get("value") if isinstance(node, dict) else node
+        if isinstance(node, dict):
+            self.unknown_keys(key, node, {"value"} | META_KEYS)
+        if not isinstance(values, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in values
+        ):
+            self.problem(key, f"must be a list of finite numbers >= 0 ({spec.units}, one per year) (got {values!r})")
+            return
+        own = node.get("source") if isinstance(node, dict) else None
+        if self.require_sources and not self.inherited(key, own, "source"):
+            self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD to it or an enclosing table")
+        out[name] = tuple(float(v) for v in values)
+
+    # -- sections ------------------------------------------------------------------------------------
+
+    def section(self, section: str, specs: tuple[ParamSpec, ...], out: dict[str, Input]) -> None:
+        table = self.table((section,))
+        self.unknown_keys((section,), table, {s.name for s in specs} | META_KEYS)
+        for spec in specs:
+            if spec.name not in table:
+                self.problem((section, spec.name), f"missing parameter ({spec.units}): {spec.doc}")
+                continue
+            self.param((section, spec.name), table[spec.name], spec, out)
+
+    def companies(self, out: dict[str, Input], schedules: dict[str, tuple[float, ...]]) -> tuple[Company, ...]:
+        kinds = self.table(("kinds",), required=False)
+        self.unknown_keys(("kinds",), kinds, set(KINDS) | META_KEYS)
+        table = self.table(("companies",))
+        if not table:
+            self.problem(("companies",), "no companies: add at least one [companies.<id>] table")
+        companies: list[Company] = []
+        for cid, body in table.items():
+            key = ("companies", cid)
+            if cid in META_KEYS:
+                continue
+            if not isinstance(body, dict):
+                self.problem(key, f"must be a table (got {body!r})")
+                continue
+            kind = body.get("kind")
+            if kind not in KINDS:
+                self.problem((*key, "kind"), f"unknown company kind {kind!r}; allowed: {', '.join(KINDS)}")
+                continue
+            specs = KINDS[kind]
+            self.unknown_keys(key, body, {s.name for s in specs} | set(COMPANY_META) | META_KEYS)
+            defaults = kinds.get(kind, {}) if isinstance(kinds.get(kind), dict) else {}
+            for spec in specs:
+                if spec.name in body:
+                    self.param((*key, spec.name), body[spec.name], spec, out, schedules=schedules)
+                elif spec.name in defaults:
+                    self.param(("kinds", kind, spec.name), defaults[spec.name], spec, out,
+                               name=(*key, spec.name), schedules=schedules)
+                else:
+                    self.problem((*key, spec.name),
+                                 f"not given, and [kinds.{kind}] has no default ({spec.units}): {spec.doc}")
+            name = body.get("name", cid)
+            backer = body.get("backer")
+            for field, val in (("name", name), ("backer", backer)):
+                if val is not None and not isinstance(val, str):
+                    self.problem((*key, field), f"must be text (got {val!r})")
+            companies.append(Company(cid, str(name), kind, backer if isinstance(backer, str) else None))
+        for kind, body in kinds.items():
+            if kind in KINDS and isinstance(body, dict):
+                self.unknown_keys(("kinds", kind), body, {s.name for s in KINDS[kind]} | META_KEYS)
+        return tuple(companies)
+
+    def probability_row(self, key: Key, node: Any) -> np.ndarray | None:
+        if not isinstance(node, dict):
+            self.problem(key, f"must be a table {{ boom = ..., normal = ..., winter = ... }} (got {node!r})")
+            return None
+        self.unknown_keys(key, node, set(REGIMES) | META_KEYS)
+        row = []
+        for regime in REGIMES:
+            v = node.get(regime)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+                self.problem((*key, regime), f"must be a probability in [0, 1] (got {v!r})")
+                return None
+            row.append(float(v))
+        if abs(sum(row) - 1) > 1e-6:
+            self.problem(key, f"probabilities sum to {sum(row):.6g}; they must sum to 1")
+            return None
+        if self.require_sources and not self.inherited(key, node.get("source"), "source"):
+            self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD to it or [regime]")
+        return np.array(row)
+
+    def regime(self) -> tuple[np.ndarray, np.ndarray]:
+        table = self.table(("regime",))
+        self.unknown_keys(("regime",), table, {"initial", "transition"} | META_KEYS)
+        initial = self.probability_row(("regime", "initial"), table.get("initial"))
+        trans = self.table(("regime", "transition"))
+        self.unknown_keys(("regime", "transition"), trans, set(REGIMES) | META_KEYS)
+        rows = [self.probability_row(("regime", "transition", r), trans.get(r)) for r in REGIMES]
+        fallback = np.full(3, 1 / 3)
+        matrix = np.stack([r if r is not None else fallback for r in rows])
+        return (initial if initial is not None else fallback), matrix
+
+    def counterparty(self, companies: tuple[Company, ...]) -> np.ndarray:
+        ids = [c.id for c in companies]
+        kind_of = {c.id: c.kind for c in companies}
+        w = np.zeros((len(ids), len(ids)))
+        table = self.table(("counterparty",), required=False)
+        for client, row in table.items():
+            key = ("counterparty", client)
+            if client in META_KEYS:
+                continue
+            if client not in kind_of:
+                self.problem(key, f"unknown company '{client}'; companies: {', '.join(ids)}")
+                continue
+            if not isinstance(row, dict):
+                self.problem(key, f"must be a table of host = share (got {row!r})")
+                continue
+            for host, share in row.items():
+                if host in META_KEYS:
+                    continue
+                hkey = (*key, host)
+                if host not in kind_of:
+                    self.problem(hkey, f"unknown host '{host}'; companies: {', '.join(ids)}")
+                elif kind_of[host] == "lab" or host == client:
+                    self.problem(hkey, f"'{host}' cannot host compute: hosts must be neoclouds or hyperscalers")
+                elif isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+                    self.problem(hkey, f"must be a share in [0, 1] (got {share!r})")
+                else:
+                    w[ids.index(client), ids.index(host)] = float(share)
+            total = w[ids.index(client)].sum()
+            if total > 1 + 1e-9:
+                self.problem(key, f"host shares sum to {total:.4g}; a client's shares must sum to at most 1")
+            if self.require_sources and not self.inherited(key, row.get("source"), "source"):
+                self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD")
+        return w
+
+    def correlation(self, inputs: dict[str, Input]) -> Correlation | None:
+        table = self.table(("correlation",), required=False)
+        if not table:
+            return None
+        key = ("correlation",)
+        self.unknown_keys(key, table, {"inputs", "matrix"} | META_KEYS)
+        names, matrix = table.get("inputs"), table.get("matrix")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            self.problem((*key, "inputs"), f"must be a list of input names (got {names!r})")
+            return None
+        if len(set(names)) != len(names):
+            self.problem((*key, "inputs"), "names an input twice")
+            return None
+        for n in names:
+            if n not in inputs:
+                near = _closest(n, set(inputs))
+                hint = f" (did you mean '{near}'?)" if near else ""
+                self.problem((*key, "inputs"), f"unknown input '{n}'{hint}")
+            elif inputs[n].is_point:
+                self.problem((*key, "inputs"), f"'{n}' is a point value; only uncertain inputs can be correlated")
+        try:
+            m = np.array(matrix, dtype=float)
+        except (TypeError, ValueError):
+            self.problem((*key, "matrix"), "must be a square list of lists of numbers")
+            return None
+        k = len(names)
+        if m.ndim != 2 or m.shape != (k, k):
+            self.problem((*key, "matrix"), f"must be square {k} x {k} to match inputs (got shape {m.shape})")
+            return None
+        if not np.all(np.isfinite(m)) or np.any(np.abs(m) > 1):
+            self.problem((*key, "matrix"), "entries must be finite numbers in [-1, 1]")
+            return None
+        if not np.allclose(m, m.T, atol=1e-9):
+            i, j = np.argwhere(~np.isclose(m, m.T, atol=1e-9))[0]
+            self.problem((*key, "matrix"), f"not symmetric: [{i}][{j}] = {m[i, j]} but [{j}][{i}] = {m[j, i]}")
+            return None
+        if not np.allclose(np.diag(m), 1.0):
+            self.problem((*key, "matrix"), "diagonal entries must be 1")
+            return None
+        if self.require_sources and not table.get("source"):
+            self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD")
+        pearson = spearman_to_pearson(m)
+        distance = 0.0
+        if not is_psd(pearson):
+            pearson, distance = nearest_correlation(pearson)
+            warnings.warn(
+                f"{self.file_of(key)}: correlation: matrix is not positive semi-definite; repaired to the "
+                f"nearest valid correlation matrix (moved {distance:.4g} in Frobenius norm on the normal "
+                f"scale, largest entry change {np.abs(pearson - spearman_to_pearson(m)).max():.4g})",
+                PriorWarning,
+                stacklevel=4,
+            )
+        return Correlation(tuple(names), m, pearson, distance)
+
+
+def _closest(word: str, options: set[str]) -> str | None:
+    import difflib
+
+    hits = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.75)
+    return hits[0] if hits else None
+
+
+def _jsonable(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _jsonable(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_jsonable(v) for v in node]
+    if isinstance(node, dt.date | dt.datetime | dt.time):
+        return node.isoformat()
+    if isinstance(node, float) and not math.isfinite(node):
+        return str(node)
+    return node
+
+
+def _freeze(node: Any) -> Any:
+    if isinstance(node, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in node.items()})
+    if isinstance(node, list):
+        return tuple(_freeze(v) for v in node)
+    return node
+
+
+def load_priors(path: str | Path, *, require_sources: bool = True) -> Priors:
+    """Load, merge and validate a prior file into frozen :class:`Priors`.
+
+    Args:
+        path: a TOML prior file; its ``include`` files are merged first.
+        require_sources: every number must carry ``source`` and ``as_of`` (on itself or an
+            enclosing table of the same file). Bundled priors keep this on; tests may relax it.
+
+    Raises:
+        PriorError: listing every problem found, each naming file, key path, bad value and fix.
+    """
+    path = Path(path)
+    files: list[Path] = []
+    tree, origin = _load_tree(path, (), files)
+    check = _Checker(tree, origin, path.resolve(), require_sources)
+    check.unknown_keys((), tree, set(TOP_KEYS))
+
+    as_of = tree.get("as_of")
+    if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
+        check.problem(("as_of",), f"must be a date like 2026-06-30: the simulation starts the quarter after (got {as_of!r})")
+        as_of = dt.date(1970, 1, 1)
+    for field in ("name", "description"):
+        if field in tree and not isinstance(tree[field], str):
+            check.problem((field,), f"must be text (got {tree[field]!r})")
+
+    inputs: dict[str, Input] = {}
+    schedules: dict[str, tuple[float, ...]] = {}
+    for section, specs in SECTIONS.items():
+        check.section(section, specs, inputs)
+    companies = check.companies(inputs, schedules)
+    initial, transition = check.regime()
+    w = check.counterparty(companies)
+    correlation = check.correlation(inputs) if not check.problems else None
+    if check.problems:
+        raise PriorError(check.problems)
+
+    for array in (initial, transition, w):
+        array.setflags(write=False)
+    resolved = _jsonable(tree)
+    digest = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+    return Priors(
+        path=path,
+        files=tuple(files),
+        name=str(tree.get("name", path.stem)),
+        description=str(tree.get("description", "")),
+        as_of=as_of,
+        inputs=MappingProxyType(inputs),
+        schedules=MappingProxyType(schedules),
+        companies=companies,
+        regime_initial=initial,
+        regime_transition=transition,
+        counterparty=w,
+        correlation=correlation,
+        resolved=_freeze(resolved),
+        digest=digest,
+    )
