@@ -198,7 +198,15 @@ def _betainc(a: jax.Array, b: jax.Array, x: jax.Array) -> jax.Array:
     p_big = jnp.maximum(p, 10.0)
     q_big = jnp.maximum(q, 10.0)
     y0 = p_big / (p_big + q_big)
-    deviance = p_big * jnp.log1p((y_safe - y0) / y0) + q_big * jnp.log1p((y0 - y_safe) / (1.0 - y0))
+    # log(y / y0) and log((1 - y) / (1 - y0)): log1p of the relative change near y0 (no
+    # cancellation), a difference of logs far from it (finite even where the change rounds to -1)
+    rel_y = (y_safe - y0) / y0
+    rel_1my = (y0 - y_safe) / (1.0 - y0)
+    log_ratio_y = jnp.where(rel_y > -0.5, jnp.log1p(jnp.maximum(rel_y, -0.5)), jnp.log(y_safe) - jnp.log(y0))
+    log_ratio_1my = jnp.where(
+        rel_1my > -0.5, jnp.log1p(jnp.maximum(rel_1my, -0.5)), jnp.log1p(-y_safe) - jnp.log1p(-y0)
+    )
+    deviance = p_big * log_ratio_y + q_big * log_ratio_1my
     log_pre_large = (
         deviance
         + 0.5 * jnp.log(p_big * q_big / (2.0 * math.pi * (p_big + q_big)))

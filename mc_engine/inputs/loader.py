@@ -507,7 +507,7 @@ class _Checker:
         if not np.allclose(np.diag(m), 1.0):
             self.problem((*key, "matrix"), "diagonal entries must be 1")
             return None
-        if self.require_sources and not table.get("source"):
+        if self.require_sources and not self.inherited(key, table.get("source"), "source"):
             self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD")
         pearson = spearman_to_pearson(m)
         distance = 0.0

@@ -85,8 +85,8 @@ class Sampler:
     def draw_blocks(self, key: jax.Array, first_block: int | jax.Array, n_blocks: int,
                     theta: jax.Array | None = None) -> dict[str, jax.Array]:
         """Inputs of blocks ``first_block ..`` (``n_blocks * block_size`` paths), each of shape (paths,)."""
-        theta = self.theta if theta is None else theta
-        return self._jitted(n_blocks, key, jnp.uint32(first_block), theta, self.factor)
+        theta = jnp.asarray(self.theta if theta is None else theta, jnp.float32)
+        return self._jitted(n_blocks, key, jnp.uint32(first_block), theta, jnp.asarray(self.factor))
 
     def sample_inputs(self, key: jax.Array, n: int) -> dict[str, jax.Array]:
         """Draw every input for paths ``0 .. n-1``: a dict of name -> array of shape (n,).

@@ -6,7 +6,12 @@ company carries are declared here; the quarterly step lives beside them.
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+
 from .._params import ParamSpec
+from ._math import pick
+from .state import DT, EPS, RUNWAY_CAP
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("raise_prob", "1", "prob", "p_raise: probability that a round attempt succeeds, before company odds and growth", per_regime=True),
@@ -34,3 +39,61 @@ COMPANY_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("rescue_prob", "1", "prob", "probability a strategic backer funds a failed raise"),
     ParamSpec("acquire_prob", "1", "prob", "probability of acquisition in a quarter when cash is under one quarter of burn"),
 )
+
+
+def debt_service(f: dict[str, jax.Array], c: dict[str, jax.Array], debt: jax.Array, regime: jax.Array,
+                 u_refinance: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Interest, principal repaid from cash, and debt after repayment (docs/model.md 3.1); (paths, companies)."""
+    rate = f["base_rate"][:, None] + pick(f["credit_spread"], regime)[:, None] + c["rate_spread"]
+    interest = debt * rate * DT
+    due = debt * DT / c["tenor"]
+    refinanced = u_refinance < pick(f["refinance_prob"], regime)[:, None]
+    repaid = jnp.where(refinanced, 0.0, due)
+    return interest, repaid, debt - repaid
+
+
+def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array, cash: jax.Array,
+         burn: jax.Array, revenue: jax.Array, credit_line: jax.Array, covenant_default: jax.Array,
+         u: jax.Array, z_round: jax.Array) -> dict[str, jax.Array]:
+    """Rounds, rescue, acquisition and default (docs/model.md section 4), for every company.
+
+    Args:
+        f: market-wide funding parameters; c: company funding parameters, each (paths, companies).
+        s: the company state at the start of the quarter.
+        cash: cash after this quarter's flows and repayments (``cash'``).
+        burn, revenue: this quarter's burn and revenue.
+        credit_line: undrawn credit usable before failure (0 except hyperscalers).
+        covenant_default: covenant breach long enough to default (neoclouds).
+        u: uniforms (paths, companies, 3): raise, rescue, acquisition.
+        z_round: normals for the round size (paths, companies).
+    """
+    positive_burn = burn > 0
+    safe_burn = jnp.where(positive_burn, burn, 1.0)
+    runway_pre = jnp.where(positive_burn, (cash + credit_line) / safe_burn, RUNWAY_CAP)
+    gq = 0.5 * s.gq + 0.5 * jnp.log(jnp.maximum(revenue, EPS) / jnp.maximum(s.rev_prev, EPS))
+    attempt = (runway_pre < c["raise_trigger_q"]) & (s.age + 1 >= c["min_gap_q"])
+    odds = pick(f["raise_prob"], regime)[:, None] * c["raise_odds"] * jnp.exp(f["growth_sensitivity"][:, None] * 4 * gq)
+    success = attempt & (u[..., 0] < jnp.clip(odds, 0.0, 1.0))
+    sigma = c["round_size_sigma"]
+    size = (c["target_runway_q"] * jnp.maximum(burn, 0.0) * pick(f["round_size"], regime)[:, None]
+            * jnp.exp(sigma * z_round - 0.5 * sigma**2))
+    valuation = c["revenue_multiple"] * pick(f["valuation"], regime)[:, None] * 4 * revenue
+    rescue = attempt & ~success & (u[..., 1] < c["rescue_prob"])
+    funded = success | rescue
+    cash = cash + jnp.where(funded, size, 0.0)
+    liquidity = cash + credit_line
+    acquired = ~funded & (liquidity < burn) & (u[..., 2] < c["acquire_prob"])
+    defaulted = ~acquired & ((liquidity < 0) | covenant_default)
+    runway = jnp.where(positive_burn, jnp.clip(liquidity / safe_burn, 0.0, RUNWAY_CAP), RUNWAY_CAP)
+    return {
+        "cash": cash,
+        "status": jnp.where(acquired, 2, jnp.where(defaulted, 1, 0)).astype(jnp.int32),
+        "rounds": s.rounds + success,
+        "rescues": s.rescues + rescue,
+        "down_rounds": s.down_rounds + (success & (valuation < s.v_last)),
+        "raised": s.raised + jnp.where(funded, size, 0.0),
+        "v_last": jnp.where(success, valuation, s.v_last),
+        "age": jnp.where(funded, 0.0, s.age + 1),
+        "gq": gq,
+        "runway": runway,
+    }

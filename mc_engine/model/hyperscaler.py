@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+
 from .._params import ParamSpec
+from ._math import pick, plan_log_growth
+from .state import DT, EPS
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("core_fcf0", "USD bn/yr", "real", "annualised non-AI free cash flow at as_of"),
@@ -23,3 +28,37 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("opex_growth", "1/yr", "real", "annual log growth of AI opex"),
     ParamSpec("credit_line", "USD bn", "nonneg", "undrawn committed credit lines usable before failure"),
 )
+
+
+def flows(p: dict[str, jax.Array], ln_s: jax.Array, ln_f: jax.Array, mk: dict[str, jax.Array], u0: jax.Array,
+          regime: jax.Array, t: jax.Array, z_share: jax.Array, z_core: jax.Array) -> dict[str, jax.Array]:
+    """One quarter of every hyperscaler before counterparty replacement (docs/model.md 3.5); (paths, hyperscalers).
+
+    Returns ln_s, ln_f, core (non-AI FCF), own (AI revenue), serve, capex_plan, plan_revenue, opex, rho.
+    """
+    d, price, cost, util, g = (mk[k][:, None] for k in ("D", "P", "C", "U", "G"))
+    sq = jnp.sqrt(DT)
+    ln_f = ln_f + p["core_growth"] * DT + p["core_vol"] * sq * z_core
+    core = p["core_fcf0"] / 4 * jnp.exp(ln_f) * pick(p["core_regime_factor"], regime)
+    ln_s = ln_s + p["share_drift"] * DT + p["share_vol"] * sq * z_share
+    share = jnp.exp(ln_s)
+    quarter0 = p["ai_revenue0"] / 4
+    own = quarter0 * d * price * share
+    serve = (quarter0 * (1 - p["ai_compute_margin0"]) * (1 - p["own_chip_discount"]) * d * share * cost
+             * u0[:, None] / util)
+    growth = jnp.exp(plan_log_growth(p["ai_capex_growth0"], p["ai_capex_growth_inf"], p["ai_capex_growth_decay"],
+                                     t, DT))
+    opex = p["ai_opex0"] / 4 * jnp.exp(p["opex_growth"] * t * DT)
+    return {"ln_s": ln_s, "ln_f": ln_f, "core": core, "own": own, "serve": serve,
+            "capex_plan": p["ai_capex0"] / 4 * growth, "plan_revenue": quarter0 * growth, "opex": opex,
+            "rho": jnp.clip(util * g, 0.0, 1.0)}
+
+
+def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array,
+           interest: jax.Array) -> dict[str, jax.Array]:
+    """Capex with discipline, burn and margin once AI revenue is known."""
+    ratio = jnp.clip(revenue / jnp.maximum(f["plan_revenue"], EPS), 0.0, 1.0)
+    capex = f["capex_plan"] * ratio ** p["capex_discipline"]
+    burn = capex + f["opex"] + interest - revenue - f["core"]
+    gross_margin = jnp.clip((revenue - f["serve"]) / jnp.maximum(revenue, EPS), -5.0, 1.0)
+    return {"burn": burn, "capex": capex, "gross_margin": gross_margin}

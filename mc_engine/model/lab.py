@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+
 from .._params import ParamSpec
+from ._math import plan_log_growth
+from .state import DT, EPS
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("revenue0", "USD bn/yr", "nonneg", "annualised revenue run rate at as_of"),
@@ -20,3 +25,48 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("commitments", "USD bn/yr", "nonneg", "take-or-pay compute commitments by year after as_of", schedule=True),
     ParamSpec("commitment_realisation", "1", "nonneg", "share of the commitment schedule that is actually owed (renegotiation)"),
 )
+
+
+def flows(p: dict[str, jax.Array], ln_s: jax.Array, mk: dict[str, jax.Array], u0: jax.Array, t: jax.Array,
+          z_share: jax.Array, runway_prev: jax.Array, schedule: jax.Array, wdead: jax.Array) -> dict[str, jax.Array]:
+    """One quarter of every lab (docs/model.md 3.2); arrays (paths, labs), amounts USD bn per quarter.
+
+    Args:
+        p: lab parameters, each (paths, labs).
+        ln_s: log market share at the start of the quarter.
+        mk: market levels this quarter (H, E, R, C, P, G, D, U), each (paths,).
+        u0: starting utilisation (paths,).
+        t: quarter number, 1-based.
+        z_share: share shocks (paths, labs).
+        runway_prev: runway at the end of last quarter, quarters.
+        schedule: commitment schedule, USD bn/yr, (labs, years + 1) with a trailing zero column.
+        wdead: share of each lab's compute placed with hosts that have left.
+
+    Returns:
+        ln_s, revenue, serve (serving compute), need, base (owed to hosts), spend (cash cost of
+        compute), opex, gross_margin.
+    """
+    d, price, cost, util, g = (mk[k][:, None] for k in ("D", "P", "C", "U", "G"))
+    ln_s = ln_s + p["share_drift"] * DT + p["share_vol"] * jnp.sqrt(DT) * z_share
+    share = jnp.exp(ln_s)
+    quarter0 = p["revenue0"] / 4
+    revenue = quarter0 * d * price * share
+    serve = quarter0 * (1 - p["compute_margin0"]) * d * share * cost * u0[:, None] / util
+    plan = p["training0"] / 4 * jnp.exp(
+        plan_log_growth(p["training_growth0"], p["training_growth_inf"], p["training_growth_decay"], t, DT)
+    )
+    train = plan * jnp.where(runway_prev < p["cut_runway_q"], p["training_cut"], 1.0)
+    opex = p["opex0"] / 4 * jnp.exp(p["opex_growth"] * t * DT)
+    year = jnp.minimum((t.astype(jnp.int32) - 1) // 4, schedule.shape[1] - 1)
+    commit = p["commitment_realisation"] * schedule[:, year][None, :] / 4
+    need = serve + train
+    base = jnp.maximum(need, commit)
+    spend = base * (1 - wdead) + need * wdead * g
+    gross_margin = jnp.clip((revenue - serve) / jnp.maximum(revenue, EPS), -5.0, 1.0)
+    return {"ln_s": ln_s, "revenue": revenue, "serve": serve, "need": need, "base": base, "spend": spend,
+            "opex": opex, "gross_margin": gross_margin}
+
+
+def revenue0(p: dict[str, jax.Array]) -> jax.Array:
+    """Quarterly revenue at as_of (all indices at 1), (paths, labs)."""
+    return p["revenue0"] / 4

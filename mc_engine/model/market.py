@@ -5,7 +5,12 @@ Parameters are declared here; the quarterly step lives beside them.
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+
 from .._params import ParamSpec
+from ._math import decayed_rate, pick
+from .state import DT, MarketState
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("hardware_decline", "1/yr", "real", "h: annual log rate at which hardware cost per unit of compute H falls"),
@@ -32,3 +37,44 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("utilisation_shift", "1", "real", "shift of the logit of the utilisation mean in each regime", per_regime=True),
     ParamSpec("utilisation_vol", "1/sqrt(yr)", "nonneg", "volatility of logit U"),
 )
+
+N_SHOCKS: int = 7
+"""Normal shocks per path and quarter: H, E, R, P, G, D, U."""
+
+
+def initial_state(p: dict[str, jax.Array], regime: jax.Array) -> MarketState:
+    """All indices at 1 (logs at 0), utilisation at ``utilisation0``."""
+    zero = jnp.zeros_like(p["hardware_decline"])
+    u0 = p["utilisation0"]
+    return MarketState(zero, zero, zero, zero, zero, zero, jnp.log(u0 / (1 - u0)), regime)
+
+
+def step(p: dict[str, jax.Array], s: MarketState, regime: jax.Array, z: jax.Array, t: jax.Array) -> MarketState:
+    """One quarter of the market block (docs/model.md section 2); ``z`` shape (paths, N_SHOCKS)."""
+    sq = jnp.sqrt(DT)
+    ln_h = s.ln_h - p["hardware_decline"] * DT + p["hardware_vol"] * sq * z[:, 0]
+    ln_e = s.ln_e - p["algo_gain"] * DT + p["algo_vol"] * sq * z[:, 1]
+    ln_r = s.ln_r + p["reasoning_growth"] * DT + p["reasoning_vol"] * sq * z[:, 2]
+    d_ln_c = (ln_h - s.ln_h) + (ln_e - s.ln_e) + (ln_r - s.ln_r)
+    ln_p = (s.ln_p + p["price_pass_through"] * d_ln_c - pick(p["price_war"], regime) * DT
+            + p["price_vol"] * sq * z[:, 3])
+    ln_g = (s.ln_g + p["rental_cost_beta"] * (ln_h - s.ln_h) + pick(p["rental_glut"], regime) * DT
+            + p["rental_vol"] * sq * z[:, 4])
+    g = decayed_rate(p["demand_growth0"], p["demand_growth_inf"], p["demand_growth_decay"], t, DT)
+    ln_d = (s.ln_d + (g + pick(p["demand_shift"], regime)) * DT - p["price_elasticity"] * (ln_p - s.ln_p)
+            + p["demand_vol"] * sq * z[:, 5])
+    u_mean = p["utilisation_mean"]
+    target = jnp.log(u_mean / (1 - u_mean)) + pick(p["utilisation_shift"], regime)
+    x_u = s.x_u + p["utilisation_speed"] * DT * (target - s.x_u) + p["utilisation_vol"] * sq * z[:, 6]
+    return MarketState(ln_h, ln_e, ln_r, ln_p, ln_g, ln_d, x_u, regime)
+
+
+def levels(s: MarketState) -> dict[str, jax.Array]:
+    """Indices (not logs) of a market state."""
+    h, e, r = jnp.exp(s.ln_h), jnp.exp(s.ln_e), jnp.exp(s.ln_r)
+    return {"H": h, "E": e, "R": r, "C": h * e * r, "P": jnp.exp(s.ln_p), "G": jnp.exp(s.ln_g),
+            "D": jnp.exp(s.ln_d), "U": jax.nn.sigmoid(s.x_u)}
+
+
+INDICES: tuple[str, ...] = ("H", "E", "R", "C", "P", "G", "D", "U")
+"""Market indices reported, in output order."""

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+
 from .._params import ParamSpec
+from ._math import decayed_rate
+from .state import DT, EPS, HOURS
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("fleet0", "k GPUs", "nonneg", "K_0: installed GPUs (H100-equivalents, thousands) at as_of"),
@@ -23,3 +28,52 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_leverage", "1", "positive", "covenant: debt / annualised EBITDA above this is a breach"),
     ParamSpec("covenant_quarters", "quarters", "positive", "consecutive breached quarters before default"),
 )
+
+
+def initial_fleet(p: dict[str, jax.Array], u0: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(fleet, contracted fleet, contract book, quarterly revenue) at as_of, each (paths, neoclouds)."""
+    fleet = p["fleet0"]
+    fleet_c = p["contract_share0"] * fleet
+    book = fleet_c * p["contract_price"]
+    revenue = HOURS * (book + (fleet - fleet_c) * u0[:, None] * p["spot_price0"]) / 1e6
+    return fleet, fleet_c, book, revenue
+
+
+def flows(p: dict[str, jax.Array], fleet: jax.Array, fleet_c: jax.Array, book: jax.Array, cash: jax.Array,
+          mk: dict[str, jax.Array], t: jax.Array) -> dict[str, jax.Array]:
+    """One quarter of every neocloud's fleet and own revenue (docs/model.md 3.4); (paths, neoclouds).
+
+    Returns fleet, fleet_c, book, own (revenue before counterparty replacement), power, opex, capex,
+    draw (new debt), rho (spot value of freed capacity relative to contract).
+    """
+    h, g, util = (mk[k][:, None] for k in ("H", "G", "U"))
+    life = p["useful_life"]
+    growth = decayed_rate(p["fleet_growth0"], p["fleet_growth_inf"], p["fleet_growth_decay"], t, DT)
+    plan = fleet * (jnp.exp(growth * DT) - 1 + DT / life)
+    capex_plan = plan * p["gpu_price0"] * h / 1000
+    equity = (1 - p["debt_share"]) * capex_plan
+    scale = jnp.where(equity > 0, jnp.clip(cash / jnp.where(equity > 0, equity, 1.0), 0.0, 1.0), 1.0)
+    new = plan * scale
+    capex = capex_plan * scale
+    roll = jnp.exp(-DT / p["contract_tau"]) * (1 - DT / life)
+    fleet = fleet * (1 - DT / life) + new
+    fleet_c = fleet_c * roll + p["new_contract_share"] * new
+    book = book * roll + p["new_contract_share"] * new * p["contract_price"] * g
+    own = HOURS * (book + (fleet - fleet_c) * util * p["spot_price0"] * g) / 1e6
+    power = HOURS * fleet * p["power_cost"] / 1e6
+    opex = p["opex0"] / 4 * jnp.exp(p["opex_growth"] * t * DT)
+    rho = jnp.clip(util * g * p["spot_price0"] / p["contract_price"], 0.0, 1.0)
+    return {"fleet": fleet, "fleet_c": fleet_c, "book": book, "own": own, "power": power, "opex": opex,
+            "capex": capex, "draw": p["debt_share"] * capex, "rho": rho}
+
+
+def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array, interest: jax.Array,
+           debt: jax.Array, breach: jax.Array) -> dict[str, jax.Array]:
+    """Burn, margin and covenant once revenue is known; ``debt`` is after this quarter's draw and repayment."""
+    ebitda = revenue - f["power"] - f["opex"]
+    burn = f["power"] + f["opex"] + interest + f["capex"] - f["draw"] - revenue
+    breached = (ebitda <= 0) | (debt > p["max_leverage"] * 4 * ebitda)
+    breach = jnp.where(breached, breach + 1, 0.0)
+    gross_margin = jnp.clip((revenue - f["power"]) / jnp.maximum(revenue, EPS), -5.0, 1.0)
+    return {"burn": burn, "breach": breach, "covenant_default": breach >= p["covenant_quarters"],
+            "gross_margin": gross_margin}

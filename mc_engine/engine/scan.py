@@ -1,0 +1,126 @@
+"""The jitted core: draw a chunk's inputs and shocks, scan the quarterly step, reduce inside the scan.
+
+A chunk is ``n_blocks`` whole key blocks starting at ``first_block``. Every
+random number of path ``i`` comes from its block's key, so any chunking gives
+the same numbers; reductions are sums (or histograms) that merge exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..inputs.loader import Priors
+from ..inputs.sampler import Sampler, _draw, compile_sampler
+from ..model import step as model_step
+from ..model.params import build_params
+from ..model.state import Layout, State, internal_matrix, make_layout
+from .keys import DEFAULT_BLOCK_SIZE, STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
+
+SHOCK_MODES: tuple[str, ...] = ("random", "zero")
+"""``zero``: every normal shock 0 and every uniform 0.5 (deterministic runs for hand checks)."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """Priors compiled for the engine: the sampler, the company layout and constant arrays."""
+
+    priors: Priors
+    sampler: Sampler
+    layout: Layout
+    consts: dict[str, np.ndarray]
+
+    @property
+    def block_size(self) -> int:
+        return self.sampler.block_size
+
+
+def compile_model(priors: Priors, block_size: int = DEFAULT_BLOCK_SIZE) -> Model:
+    """Sampler, layout and constants of ``priors`` (host-side work, once per run)."""
+    sampler = compile_sampler(priors, block_size)
+    layout = make_layout(priors)
+    labs = [c for c, k in zip(layout.ids, layout.kinds, strict=True) if k == "lab"]
+    schedule = np.zeros((len(labs), layout.n_schedule_years + 1), np.float32)
+    for i, cid in enumerate(labs):
+        values = priors.schedules.get(f"companies.{cid}.commitments", ())
+        schedule[i, : len(values)] = values
+    consts = {
+        "regime_initial": np.asarray(priors.regime_initial, np.float32),
+        "regime_transition": np.asarray(priors.regime_transition, np.float32),
+        "counterparty": internal_matrix(priors, layout).astype(np.float32),
+        "schedule": schedule,
+    }
+    return Model(priors, sampler, layout, consts)
+
+
+def quarter_shocks(keys: jax.Array, t: jax.Array, shape: tuple[int, int, int], mode: str) -> tuple[jax.Array, jax.Array]:
+    """Normals (paths, nz) and uniforms (paths, nu) of quarter ``t`` for the chunk's block ``keys``."""
+    block, nz, nu = shape
+    n = keys.shape[0] * block
+    if mode == "zero":
+        return jnp.zeros((n, nz), jnp.float32), jnp.full((n, nu), 0.5, jnp.float32)
+
+    def one(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        kz, ku = jax.random.split(jax.random.fold_in(key, t))
+        return jax.random.normal(kz, (block, nz)), jax.random.uniform(ku, (block, nu))
+
+    z, u = jax.vmap(one)(keys)
+    return z.reshape(n, nz), u.reshape(n, nu)
+
+
+def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, reducer: Callable[..., Any],
+               seed_key: jax.Array, first_block: jax.Array, theta: jax.Array, factor: jax.Array,
+               consts: dict[str, jax.Array], aux: Any) -> tuple[State, Any, dict[str, jax.Array]]:
+    """Simulate one chunk and reduce it (traced; jit with the first four arguments static).
+
+    Args:
+        model_static: (sampler layout, company layout).
+        reducer: ``reducer(aux, t, obs, alive_prev) -> per-quarter reduction`` (pytree without a path axis,
+            except what the caller deliberately keeps).
+        aux: extra arrays the reducer needs (e.g. histogram edges).
+
+    Returns:
+        The final state, the stacked per-quarter reductions (leading axis = quarter) and the inputs drawn.
+    """
+    sampler_layout, layout = model_static
+    draws = _draw(sampler_layout, n_blocks, stream_key(seed_key, STREAM_INPUTS), first_block, theta, factor)
+    params = build_params(layout, draws)
+    keys = block_keys(stream_key(seed_key, STREAM_SHOCKS), first_block, n_blocks)
+    nz, nu = model_step.n_shocks(layout)
+    shape = (sampler_layout.block_size, nz, nu)
+    _, u0 = quarter_shocks(keys, jnp.uint32(0), shape, mode)
+    state = model_step.initial_state(layout, params, consts, u0)
+
+    def body(state: State, t: jax.Array) -> tuple[State, Any]:
+        z, u = quarter_shocks(keys, t.astype(jnp.uint32), shape, mode)
+        alive_prev = state.company.status == 0
+        state, obs = model_step.step(layout, params, consts, state, t.astype(jnp.float32), z, u)
+        return state, reducer(aux, t, obs, alive_prev)
+
+    final, ys = jax.lax.scan(body, state, jnp.arange(1, horizon + 1, dtype=jnp.int32))
+    return final, ys, draws
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _jit_chunk(model_static, n_blocks, horizon, mode, reducer, seed_key, first_block, theta, factor, consts, aux):
+    return chunk_scan(model_static, n_blocks, horizon, mode, reducer, seed_key, first_block, theta, factor,
+                      consts, aux)
+
+
+def run_chunk(model: Model, seed: int | jax.Array, first_block: int, n_blocks: int, horizon: int,
+              reducer: Callable[..., Any], aux: Any = None, mode: str = "random", prng: str | None = None,
+              theta: jax.Array | None = None):
+    """Run blocks ``first_block .. first_block + n_blocks - 1`` of ``model`` through ``horizon`` quarters."""
+    if mode not in SHOCK_MODES:
+        raise ValueError(f"unknown shock mode {mode!r}; choose one of {SHOCK_MODES}")
+    key = seed if isinstance(seed, jax.Array) else (root_key(seed) if prng is None else root_key(seed, prng))
+    consts = {k: jnp.asarray(v) for k, v in model.consts.items()}
+    theta = jnp.asarray(model.sampler.theta if theta is None else theta, jnp.float32)
+    return _jit_chunk((model.sampler.layout, model.layout), n_blocks, horizon, mode, reducer, key,
+                      jnp.uint32(first_block), theta, jnp.asarray(model.sampler.factor), consts, aux)

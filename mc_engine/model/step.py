@@ -1,0 +1,147 @@
+"""One quarter of one future: the pure step carried through ``lax.scan``.
+
+``step(params, consts, state, t, z, u) -> (state, observations)`` composes the
+parts in the order of docs/model.md: regime, market, debt service, labs,
+counterparty flows, neoclouds, hyperscalers, funding and exits. Companies that
+have left keep their state.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from . import funding, hyperscaler, lab, links, market, neocloud, regime
+from .params import Params
+from .state import RUNWAY_CAP, CompanyState, Layout, State
+
+
+def n_shocks(layout: Layout) -> tuple[int, int]:
+    """(normals, uniforms) drawn per path and quarter."""
+    c = layout.n_companies
+    return market.N_SHOCKS + 3 * c, 1 + 4 * c
+
+
+def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], u: jax.Array) -> State:
+    """State at ``as_of``; ``u`` (paths, uniforms) supplies the starting regime."""
+    m = p["market"]
+    c = p["company"]
+    n, width = c["cash0"].shape
+    zeros = jnp.zeros((n, width), jnp.float32)
+    ones = jnp.ones((n, width), jnp.float32)
+    start_regime = regime.draw_initial(consts["regime_initial"], u[:, 0])
+    rev0 = zeros
+    fleet = fleet_c = book = zeros
+    if "lab" in p:
+        rev0 = rev0.at[:, layout.slice_of("lab")].set(lab.revenue0(p["lab"]))
+    if "neocloud" in p:
+        sl = layout.slice_of("neocloud")
+        k, kc, b, r = neocloud.initial_fleet(p["neocloud"], m["utilisation0"])
+        fleet, fleet_c, book = (x.at[:, sl].set(y) for x, y in ((fleet, k), (fleet_c, kc), (book, b)))
+        rev0 = rev0.at[:, sl].set(r)
+    if "hyperscaler" in p:
+        rev0 = rev0.at[:, layout.slice_of("hyperscaler")].set(p["hyperscaler"]["ai_revenue0"] / 4)
+    company = CompanyState(
+        cash=c["cash0"], debt=c["debt0"], status=jnp.zeros((n, width), jnp.int32), rounds=zeros,
+        rescues=zeros, down_rounds=zeros, raised=zeros, v_last=c["valuation0"], age=c["last_round_age0"],
+        gq=zeros, rev_prev=rev0, runway=ones * RUNWAY_CAP, cumburn=zeros, base_last=zeros, breach=zeros,
+        host_share=zeros, ln_s=zeros, ln_f=zeros, fleet=fleet, fleet_c=fleet_c, book=book,
+    )
+    return State(market.initial_state(m, start_regime), company)
+
+
+def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, t: jax.Array, z: jax.Array,
+         u: jax.Array) -> tuple[State, dict[str, jax.Array]]:
+    """Advance every path one quarter.
+
+    Args:
+        layout: static company layout.
+        p: parameters from :func:`~mc_engine.model.params.build_params`.
+        consts: ``regime_initial`` (3,), ``regime_transition`` (3, 3), ``counterparty`` (c, c),
+            ``schedule`` (labs, years + 1).
+        state: state at the end of quarter ``t - 1``.
+        t: quarter number, 1-based (traced).
+        z: normal shocks (paths, normals); u: uniforms (paths, uniforms); see :func:`n_shocks`.
+
+    Returns:
+        The new state and this quarter's observations: market levels and per-company
+        ``cash, burn, revenue, gross_margin, runway, debt, status`` (paths, companies).
+    """
+    nc = layout.n_companies
+    s = state.company
+    k = regime.step(consts["regime_transition"], state.market.regime, u[:, 0])
+    mstate = market.step(p["market"], state.market, k, z[:, : market.N_SHOCKS], t)
+    mk = market.levels(mstate)
+    u0 = p["market"]["utilisation0"]
+    z_share, z_core, z_round = (z[:, market.N_SHOCKS + i * nc : market.N_SHOCKS + (i + 1) * nc] for i in range(3))
+    u_ref = u[:, 1 : 1 + nc]
+    u_fund = jnp.stack([u[:, 1 + (i + 1) * nc : 1 + (i + 2) * nc] for i in range(3)], axis=-1)
+
+    alive = s.status == 0
+    interest, repaid, debt = funding.debt_service(p["funding"], p["company"], s.debt, k, u_ref)
+    zeros = jnp.zeros_like(s.cash)
+    revenue, burn, margin, base = zeros, zeros, zeros, zeros
+    ln_s, ln_f, fleet, fleet_c, book, breach = s.ln_s, s.ln_f, s.fleet, s.fleet_c, s.book, s.breach
+    covenant, credit, own, rho = zeros.astype(bool), zeros, zeros, zeros
+    w = consts["counterparty"]
+
+    if "lab" in p:
+        sl = layout.slice_of("lab")
+        wdead = links.dead_host_share(w, alive)[:, sl]
+        f = lab.flows(p["lab"], s.ln_s[:, sl], mk, u0, t, z_share[:, sl], s.runway[:, sl], consts["schedule"], wdead)
+        ln_s = ln_s.at[:, sl].set(f["ln_s"])
+        revenue = revenue.at[:, sl].set(f["revenue"])
+        margin = margin.at[:, sl].set(f["gross_margin"])
+        base = base.at[:, sl].set(f["base"])
+        burn = burn.at[:, sl].set(f["spend"] + f["opex"] + interest[:, sl] - f["revenue"])
+
+    flow = links.client_flow(w, base, alive)
+    if "neocloud" in p:
+        sl = layout.slice_of("neocloud")
+        f = neocloud.flows(p["neocloud"], s.fleet[:, sl], s.fleet_c[:, sl], s.book[:, sl], s.cash[:, sl], mk, t)
+        fleet, fleet_c, book = (x.at[:, sl].set(f[n]) for x, n in ((fleet, "fleet"), (fleet_c, "fleet_c"), (book, "book")))
+        debt = debt.at[:, sl].add(f["draw"])
+        own, rho = own.at[:, sl].set(f["own"]), rho.at[:, sl].set(f["rho"])
+    if "hyperscaler" in p:
+        sl = layout.slice_of("hyperscaler")
+        fh = hyperscaler.flows(p["hyperscaler"], s.ln_s[:, sl], s.ln_f[:, sl], mk, u0, k, t, z_share[:, sl],
+                               z_core[:, sl])
+        ln_s, ln_f = ln_s.at[:, sl].set(fh["ln_s"]), ln_f.at[:, sl].set(fh["ln_f"])
+        own, rho = own.at[:, sl].set(fh["own"]), rho.at[:, sl].set(fh["rho"])
+        credit = credit.at[:, sl].set(p["hyperscaler"]["credit_line"])
+
+    host_share = jnp.where(t == 1, links.host_share(flow, own), s.host_share)
+    recover = rho * links.lost_flow(w, s.base_last, alive)
+    host_revenue = own * (1 - host_share) + flow + recover
+    if "neocloud" in p:
+        sl = layout.slice_of("neocloud")
+        g = neocloud.settle(p["neocloud"], f, host_revenue[:, sl], interest[:, sl], debt[:, sl], s.breach[:, sl])
+        revenue, burn = revenue.at[:, sl].set(host_revenue[:, sl]), burn.at[:, sl].set(g["burn"])
+        margin, breach = margin.at[:, sl].set(g["gross_margin"]), breach.at[:, sl].set(g["breach"])
+        covenant = covenant.at[:, sl].set(g["covenant_default"])
+    if "hyperscaler" in p:
+        sl = layout.slice_of("hyperscaler")
+        g = hyperscaler.settle(p["hyperscaler"], fh, host_revenue[:, sl], interest[:, sl])
+        revenue, burn = revenue.at[:, sl].set(host_revenue[:, sl]), burn.at[:, sl].set(g["burn"])
+        margin = margin.at[:, sl].set(g["gross_margin"])
+
+    cash = s.cash - burn - repaid
+    fund = funding.step(p["funding"], p["company"], s, k, cash, burn, revenue, credit, covenant, u_fund, z_round)
+    new = CompanyState(
+        cash=fund["cash"], debt=debt, status=fund["status"], rounds=fund["rounds"], rescues=fund["rescues"],
+        down_rounds=fund["down_rounds"], raised=fund["raised"], v_last=fund["v_last"], age=fund["age"],
+        gq=fund["gq"], rev_prev=revenue, runway=fund["runway"], cumburn=s.cumburn + burn, base_last=base,
+        breach=breach, host_share=host_share, ln_s=ln_s, ln_f=ln_f, fleet=fleet, fleet_c=fleet_c, book=book,
+    )
+    # Companies that left before this quarter keep their state (host_share is path-wide and always updates).
+    keep = CompanyState(*(jnp.where(alive, a, b) for a, b in zip(new, s, strict=True)))
+    keep = keep._replace(host_share=host_share)
+    obs = {
+        **{name: mk[name] for name in market.INDICES},
+        "regime": k,
+        "cash": keep.cash, "burn": jnp.where(alive, burn, 0.0), "revenue": jnp.where(alive, revenue, 0.0),
+        "gross_margin": jnp.where(alive, margin, 0.0), "runway": keep.runway, "debt": keep.debt,
+        "status": keep.status, "rounds": keep.rounds, "raised": keep.raised, "down_rounds": keep.down_rounds,
+        "cumburn": keep.cumburn,
+    }
+    return State(mstate, keep), obs

@@ -1,0 +1,453 @@
+"""Independent reference implementation of docs/model.md in plain NumPy float64.
+
+Written from the specification alone (not from the JAX engine) so the engine can be
+checked against it: equation by equation, in the order docs/model.md gives them,
+vectorised over paths and companies, with a Python loop over quarters. Shocks come
+from a ``numpy.random.Generator`` (statistical agreement is what is tested, not
+bitwise equality), or are pinned with ``shocks="zero"``: every normal shock 0 and
+every uniform 0.5, so an event happens iff its probability is above 0.5.
+
+Readings of the specification where it leaves a choice are marked ``SPEC:``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from mc_engine._params import REGIMES
+from mc_engine.inputs.loader import Priors
+
+DT = 0.25
+"""Length of a quarter, years."""
+HOURS = 2190.0
+"""Hours per quarter."""
+RUNWAY_CAP = 100.0
+"""Runway (quarters) reported when burn <= 0, and the clip of the reported runway."""
+EPS = 1e-9
+"""Floor of revenue in the smoothed revenue growth."""
+GM_LO, GM_HI = -5.0, 1.0
+"""Clip of gross margins."""
+
+STATUS_ALIVE, STATUS_DEFAULTED, STATUS_ACQUIRED = 0, 1, 2
+
+MARKET_KEYS: tuple[str, ...] = ("H", "E", "R", "C", "P", "G", "D", "U", "regime")
+"""Market variables of a trace, each shape (T, n)."""
+COMPANY_KEYS: tuple[str, ...] = (
+    "cash", "debt", "burn", "revenue", "gross_margin", "runway", "status",
+    "rounds", "raised", "down_rounds", "cumburn",
+)  # fmt: skip
+"""Company variables of a trace, each shape (T, n, c) in ``priors.companies`` order."""
+EXTRA_KEYS: tuple[str, ...] = ("fleet", "rescues", "base")
+"""Reference-only company variables (not part of the engine's trace): neocloud fleet K
+(k GPUs, 0 for other kinds), strategic rescues, and a lab's compute owed to hosts ``base``
+(USD bn per quarter, 0 for other kinds)."""
+
+
+class _Shocks:
+    """Source of quarterly shocks: a generator, or zero normals and 0.5 uniforms."""
+
+    def __init__(self, rng: np.random.Generator, mode: str):
+        if mode not in ("random", "zero"):
+            raise ValueError(f"shocks must be 'random' or 'zero' (got {mode!r})")
+        self.rng = rng
+        self.zero = mode == "zero"
+
+    def normal(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape) if self.zero else self.rng.standard_normal(shape)
+
+    def uniform(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.full(shape, 0.5) if self.zero else self.rng.random(shape)
+
+
+@dataclass(frozen=True)
+class _Params:
+    """Reads inputs by name as float64 arrays: market/funding (n,), company blocks (n, k)."""
+
+    x: Mapping[str, np.ndarray]
+    ids: tuple[str, ...]
+    n: int
+
+    def market(self, name: str) -> np.ndarray:
+        return self.x[f"market.{name}"]
+
+    def funding(self, name: str) -> np.ndarray:
+        return self.x[f"funding.{name}"]
+
+    def per_regime(self, prefix: str) -> np.ndarray:
+        """(n, 3): a per-regime value, regimes in REGIMES order."""
+        return np.stack([self.x[f"{prefix}.{r}"] for r in REGIMES], axis=-1)
+
+    def company(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """(n, len(idx)): one company parameter for the companies ``idx``."""
+        if len(idx) == 0:
+            return np.zeros((self.n, 0))
+        return np.stack([self.x[f"companies.{self.ids[i]}.{name}"] for i in idx], axis=-1)
+
+    def company_regime(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """(n, len(idx), 3): a per-regime company parameter."""
+        if len(idx) == 0:
+            return np.zeros((self.n, 0, 3))
+        return np.stack([self.per_regime(f"companies.{self.ids[i]}.{name}") for i in idx], axis=1)
+
+
+def _pick(table: np.ndarray, regime: np.ndarray) -> np.ndarray:
+    """Value of the path's regime: ``table`` (n, 3) -> (n,), or (n, k, 3) -> (n, k)."""
+    if table.ndim == 2:
+        return np.take_along_axis(table, regime[:, None], axis=1)[:, 0]
+    return np.take_along_axis(table, regime[:, None, None], axis=2)[:, :, 0]
+
+
+def _draw_regime(cdf_rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inverse CDF on one uniform: the first state j with u < cdf[j] (cdf rows (n, 3))."""
+    # SPEC: a state is chosen iff u < its cumulative probability (a state of probability 0 is never chosen).
+    return np.minimum((cdf_rows <= u[:, None]).sum(axis=1), 2)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, when_zero: np.ndarray | float) -> np.ndarray:
+    """num / den where den != 0, else ``when_zero`` (no floating-point warnings)."""
+    out = np.broadcast_to(np.asarray(when_zero, dtype=np.float64), np.broadcast(num, den).shape).copy()
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _margin(revenue: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    # SPEC: (rev - cost) / rev is undefined for rev = 0; it reads as the bottom of the clip there.
+    return np.clip(_ratio(revenue - cost, revenue, GM_LO), GM_LO, GM_HI)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p / (1 - p))
+
+
+def _growth_path(g0: np.ndarray, g_inf: np.ndarray, lam: np.ndarray, t: int) -> np.ndarray:
+    """Planned log growth in quarter t: ``g_inf + (g0 - g_inf) exp(-lam (t-1) dt)`` (annual rate)."""
+    return g_inf + (g0 - g_inf) * np.exp(-lam * (t - 1) * DT)
+
+
+def simulate_reference(
+    priors: Priors,
+    inputs: Mapping[str, np.ndarray],
+    horizon: int,
+    rng: np.random.Generator,
+    shocks: str = "random",
+) -> dict[str, np.ndarray]:
+    """Simulate ``horizon`` quarters of every path: the model of docs/model.md in float64.
+
+    Args:
+        priors: validated priors (companies, schedules, regime chain, counterparty matrix W).
+        inputs: every scalar scenario input by dotted name, each shape (n,) (any float dtype).
+        horizon: number of quarters T.
+        rng: draws the regime uniforms and the quarterly shocks (unused when ``shocks="zero"``).
+        shocks: ``"random"``, or ``"zero"`` for zero normals and uniforms of 0.5.
+
+    Returns:
+        Trace of quarters 1..T, float64. Market keys (MARKET_KEYS), shape (T, n): indices
+        H, E, R, C, P, G, D, utilisation U, and ``regime`` (0 boom, 1 normal, 2 winter).
+        Company keys (COMPANY_KEYS and EXTRA_KEYS), shape (T, n, c) in ``priors.companies``
+        order: amounts in USD bn (flows per quarter), ``runway`` in quarters, ``status`` 0
+        alive / 1 defaulted / 2 acquired; a company that has left keeps its last values.
+    """
+    shock = _Shocks(rng, shocks)
+    x = {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
+    n = int(next(iter(x.values())).shape[0])
+    ids = priors.company_ids
+    kinds = np.array([co.kind for co in priors.companies])
+    c = len(ids)
+    p = _Params(x, ids, n)
+    every = np.arange(c)
+    li, ni, hi = (np.flatnonzero(kinds == k) for k in ("lab", "neocloud", "hyperscaler"))
+    w = np.asarray(priors.counterparty, dtype=np.float64)  # (c, c): client i -> host j
+    sqdt = np.sqrt(DT)
+
+    # ---- market parameters, (n,) or (n, 3) per regime
+    h, s_h = p.market("hardware_decline"), p.market("hardware_vol")
+    a, s_a = p.market("algo_gain"), p.market("algo_vol")
+    r, s_r = p.market("reasoning_growth"), p.market("reasoning_vol")
+    pass_through, war, s_p = p.market("price_pass_through"), p.per_regime("market.price_war"), p.market("price_vol")
+    gamma, glut, s_g = p.market("rental_cost_beta"), p.per_regime("market.rental_glut"), p.market("rental_vol")
+    g_0, g_inf, lam = p.market("demand_growth0"), p.market("demand_growth_inf"), p.market("demand_growth_decay")
+    shift, elast, s_d = p.per_regime("market.demand_shift"), p.market("price_elasticity"), p.market("demand_vol")
+    u_0, u_mean = p.market("utilisation0"), p.market("utilisation_mean")
+    kappa, ushift, s_u = p.market("utilisation_speed"), p.per_regime("market.utilisation_shift"), p.market("utilisation_vol")
+
+    # ---- funding parameters
+    raise_prob, round_size = p.per_regime("funding.raise_prob"), p.per_regime("funding.round_size")
+    valuation, credit_spread = p.per_regime("funding.valuation"), p.per_regime("funding.credit_spread")
+    refinance_prob = p.per_regime("funding.refinance_prob")
+    base_rate, growth_sens = p.funding("base_rate"), p.funding("growth_sensitivity")
+
+    # ---- company parameters common to every kind, (n, c)
+    def common(name: str) -> np.ndarray:
+        return p.company(name, every)
+
+    rate_spread, tenor = common("rate_spread"), common("tenor")
+    raise_trigger, min_gap, target_runway = common("raise_trigger_q"), common("min_gap_q"), common("target_runway_q")
+    round_sigma, raise_odds, revenue_multiple = common("round_size_sigma"), common("raise_odds"), common("revenue_multiple")
+    rescue_prob, acquire_prob = common("rescue_prob"), common("acquire_prob")
+    credit_line = np.zeros((n, c))
+    credit_line[:, hi] = p.company("credit_line", hi)
+
+    # ---- lab parameters, (n, labs)
+    lab = {k: p.company(k, li) for k in (
+        "revenue0", "compute_margin0", "share_drift", "share_vol", "training0", "training_growth0",
+        "training_growth_inf", "training_growth_decay", "training_cut", "cut_runway_q", "opex0",
+        "opex_growth", "commitment_realisation")}  # fmt: skip
+    schedules = [priors.schedules[f"companies.{ids[i]}.commitments"] for i in li]
+
+    # ---- neocloud parameters, (n, neoclouds)
+    neo = {k: p.company(k, ni) for k in (
+        "fleet0", "fleet_growth0", "fleet_growth_inf", "fleet_growth_decay", "gpu_price0", "useful_life",
+        "contract_share0", "contract_tau", "new_contract_share", "contract_price", "spot_price0",
+        "power_cost", "opex0", "opex_growth", "debt_share", "max_leverage", "covenant_quarters")}  # fmt: skip
+
+    # ---- hyperscaler parameters, (n, hyperscalers)
+    hyp = {k: p.company(k, hi) for k in (
+        "core_fcf0", "core_growth", "core_vol", "ai_revenue0", "ai_compute_margin0", "own_chip_discount",
+        "share_drift", "share_vol", "ai_capex0", "ai_capex_growth0", "ai_capex_growth_inf",
+        "ai_capex_growth_decay", "capex_discipline", "ai_opex0", "opex_growth")}  # fmt: skip
+    core_regime_factor = p.company_regime("core_regime_factor", hi)
+
+    # ---- market state at as_of
+    ln_h = np.zeros(n)
+    ln_e = np.zeros(n)
+    ln_r = np.zeros(n)
+    ln_c = np.zeros(n)
+    ln_p = np.zeros(n)
+    ln_g = np.zeros(n)
+    ln_d = np.zeros(n)
+    x_u = _logit(u_0)
+    regime = _draw_regime(np.broadcast_to(np.cumsum(priors.regime_initial), (n, 3)), shock.uniform((n,)))
+    cdf_transition = np.cumsum(np.asarray(priors.regime_transition, dtype=np.float64), axis=1)
+
+    # ---- company state at as_of, (n, c) unless noted
+    cash, debt = common("cash0").copy(), common("debt0").copy()
+    status = np.zeros((n, c), dtype=np.int64)
+    zeros = np.zeros((n, c))
+    rounds, raised, down_rounds, rescues, cumburn = (zeros.copy() for _ in range(5))
+    burn, revenue, gross_margin, base = (zeros.copy() for _ in range(4))
+    runway = np.full((n, c), RUNWAY_CAP)
+    age = common("last_round_age0").copy()
+    v_last = common("valuation0").copy()
+    gq = zeros.copy()
+    ln_share = zeros.copy()  # labs and hyperscalers
+    fleet = zeros.copy()
+    fleet[:, ni] = neo["fleet0"]
+    contracted = zeros.copy()
+    contracted[:, ni] = neo["contract_share0"] * neo["fleet0"]
+    book = zeros.copy()
+    book[:, ni] = contracted[:, ni] * neo["contract_price"]
+    breach = zeros.copy()
+    ln_core = zeros.copy()
+    g_train = np.zeros((n, len(li)))  # Gt_t, cumulative log growth of the training plan
+    g_capex = np.zeros((n, len(hi)))  # Gx_t, cumulative log growth of the capex plan
+    client_share = zeros.copy()  # c_j, fixed at quarter 1
+
+    # revenue at as_of (all indices at 1) for the smoothed growth
+    # SPEC: for hosts rev_0 is their own modelled revenue at as_of (flow_0 is undefined: no commit_0).
+    rev_prev = zeros.copy()
+    rev_prev[:, li] = lab["revenue0"] / 4
+    rev_prev[:, ni] = HOURS * (book[:, ni] + (fleet[:, ni] - contracted[:, ni]) * u_0[:, None]
+                               * neo["spot_price0"]) / 1e6
+    rev_prev[:, hi] = hyp["ai_revenue0"] / 4
+
+    trace: dict[str, list[np.ndarray]] = {k: [] for k in (*MARKET_KEYS, *COMPANY_KEYS, *EXTRA_KEYS)}
+
+    for t in range(1, horizon + 1):
+        tau = t * DT
+        alive = status == STATUS_ALIVE  # alive_{t-1}
+        left = ~alive
+
+        # ---- 1. regime k_t
+        regime = _draw_regime(cdf_transition[regime], shock.uniform((n,)))
+        k = regime
+
+        # ---- 2. market block
+        ln_h_new = ln_h - h * DT + s_h * sqdt * shock.normal((n,))
+        ln_e_new = ln_e - a * DT + s_a * sqdt * shock.normal((n,))
+        ln_r_new = ln_r + r * DT + s_r * sqdt * shock.normal((n,))
+        ln_c_new = ln_h_new + ln_e_new + ln_r_new
+        ln_p_new = ln_p + pass_through * (ln_c_new - ln_c) - _pick(war, k) * DT + s_p * sqdt * shock.normal((n,))
+        ln_g_new = ln_g + gamma * (ln_h_new - ln_h) + _pick(glut, k) * DT + s_g * sqdt * shock.normal((n,))
+        g_demand = _growth_path(g_0, g_inf, lam, t)
+        ln_d_new = (ln_d + (g_demand + _pick(shift, k)) * DT - elast * (ln_p_new - ln_p)
+                    + s_d * sqdt * shock.normal((n,)))
+        x_u = x_u + kappa * DT * (_logit(u_mean) + _pick(ushift, k) - x_u) + s_u * sqdt * shock.normal((n,))
+        ln_h, ln_e, ln_r, ln_c, ln_p, ln_g, ln_d = ln_h_new, ln_e_new, ln_r_new, ln_c_new, ln_p_new, ln_g_new, ln_d_new
+        H, E, R, C, P, G, D = (np.exp(v) for v in (ln_h, ln_e, ln_r, ln_c, ln_p, ln_g, ln_d))
+        U = 1 / (1 + np.exp(-x_u))
+        util_ratio = u_0 / U
+
+        # ---- 3.1 debt, every kind
+        rate = base_rate[:, None] + _pick(credit_spread, k)[:, None] + rate_spread
+        interest = debt * rate * DT
+        due = debt * DT / tenor
+        refinanced = shock.uniform((n, c)) < _pick(refinance_prob, k)[:, None]
+        repaid = np.where(refinanced, 0.0, due)
+        debt_new = debt - repaid
+
+        burn_new, revenue_new, gm_new = zeros.copy(), zeros.copy(), zeros.copy()
+        covenant_default = np.zeros((n, c), dtype=bool)
+
+        # ---- shares (labs and hyperscalers), one shock per company
+        z_share = shock.normal((n, c))
+        ln_share_new = ln_share.copy()
+        ln_share_new[:, li] = ln_share[:, li] + lab["share_drift"] * DT + lab["share_vol"] * sqdt * z_share[:, li]
+        ln_share_new[:, hi] = ln_share[:, hi] + hyp["share_drift"] * DT + hyp["share_vol"] * sqdt * z_share[:, hi]
+        share = np.exp(ln_share_new)
+
+        # ---- 3.2 labs
+        s_lab = share[:, li]
+        rev_lab = lab["revenue0"] / 4 * (D * P)[:, None] * s_lab
+        serve_lab = lab["revenue0"] / 4 * (1 - lab["compute_margin0"]) * (D * C * util_ratio)[:, None] * s_lab
+        g_train = g_train + _growth_path(lab["training_growth0"], lab["training_growth_inf"],
+                                         lab["training_growth_decay"], t) * DT
+        train_plan = lab["training0"] / 4 * np.exp(g_train)
+        train = train_plan * np.where(runway[:, li] < lab["cut_runway_q"], lab["training_cut"], 1.0)
+        opex_lab = lab["opex0"] / 4 * np.exp(lab["opex_growth"] * tau)
+        year = (t - 1) // 4
+        schedule_now = np.array([s[year] if year < len(s) else 0.0 for s in schedules])
+        commit = lab["commitment_realisation"] * schedule_now / 4
+        need = serve_lab + train
+        base_lab = np.maximum(need, commit)
+        w_dead = (left.astype(np.float64) @ w.T)[:, li]  # sum_j W[i, j] 1[host j has left by t-1]
+        spend = base_lab * (1 - w_dead) + need * w_dead * G[:, None]
+        burn_new[:, li] = spend + opex_lab + interest[:, li] - rev_lab
+        revenue_new[:, li] = rev_lab
+        gm_new[:, li] = _margin(rev_lab, serve_lab)
+
+        # ---- 3.3 counterparty flows: live clients pay base_t, left clients' last payment is recovered at spot
+        base_new = zeros.copy()
+        base_new[:, li] = base_lab
+        base_now = np.where(alive, base_new, base)  # a client that has left keeps its last payment base_last
+        flow = (base_now * alive) @ w
+        lost = (base_now * left) @ w
+
+        own = zeros.copy()
+        rho = zeros.copy()
+
+        # ---- 3.4 neoclouds: fleet and own revenue
+        life = neo["useful_life"]
+        growth_k = _growth_path(neo["fleet_growth0"], neo["fleet_growth_inf"], neo["fleet_growth_decay"], t)
+        plan = fleet[:, ni] * (np.exp(growth_k * DT) - 1 + DT / life)
+        gpu_price = neo["gpu_price0"] * H[:, None]
+        capex_star = plan * gpu_price / 1000
+        equity_need = (1 - neo["debt_share"]) * capex_star
+        # SPEC: with nothing to pay from equity (need 0) the plan goes ahead iff cash_{t-1} >= 0.
+        scale = np.clip(_ratio(cash[:, ni], equity_need, np.where(cash[:, ni] >= 0, 1.0, 0.0)), 0, 1)
+        new_gpus = plan * scale
+        capex_neo = capex_star * scale
+        draw = neo["debt_share"] * capex_neo
+        fleet_new = fleet.copy()
+        contracted_new = contracted.copy()
+        book_new = book.copy()
+        keep = (1 - DT / life) * np.exp(-DT / neo["contract_tau"])
+        fleet_new[:, ni] = fleet[:, ni] * (1 - DT / life) + new_gpus
+        contracted_new[:, ni] = contracted[:, ni] * keep + neo["new_contract_share"] * new_gpus
+        book_new[:, ni] = (book[:, ni] * keep
+                           + neo["new_contract_share"] * new_gpus * neo["contract_price"] * G[:, None])
+        own[:, ni] = HOURS * (book_new[:, ni] + (fleet_new[:, ni] - contracted_new[:, ni]) * U[:, None]
+                              * neo["spot_price0"] * G[:, None]) / 1e6
+        rho[:, ni] = np.clip((U * G)[:, None] * neo["spot_price0"] / neo["contract_price"], 0, 1)
+
+        # ---- 3.5 hyperscalers: core cash flow and own AI revenue
+        ln_core_new = ln_core.copy()
+        ln_core_new[:, hi] = ln_core[:, hi] + hyp["core_growth"] * DT + hyp["core_vol"] * sqdt * shock.normal((n, len(hi)))
+        core = hyp["core_fcf0"] / 4 * np.exp(ln_core_new[:, hi]) * _pick(core_regime_factor, k)
+        s_hyp = share[:, hi]
+        own[:, hi] = hyp["ai_revenue0"] / 4 * (D * P)[:, None] * s_hyp
+        serve_hyp = (hyp["ai_revenue0"] / 4 * (1 - hyp["ai_compute_margin0"]) * (1 - hyp["own_chip_discount"])
+                     * (D * C * util_ratio)[:, None] * s_hyp)
+        rho[:, hi] = np.clip(U * G, 0, 1)[:, None]
+
+        # ---- 3.3 host revenue
+        if t == 1:
+            # SPEC: c_j = flow_1 / own_1 with own_1 = 0 reads as 1 when clients pay something, else 0.
+            client_share = np.clip(_ratio(flow, own, np.where(flow > 0, 1.0, 0.0)), 0, 1)
+            client_share[:, li] = 0.0
+        host_revenue = own * (1 - client_share) + flow + rho * lost
+
+        # ---- 3.4 neoclouds: costs, debt, covenant
+        rev_neo = host_revenue[:, ni]
+        power = HOURS * fleet_new[:, ni] * neo["power_cost"] / 1e6
+        opex_neo = neo["opex0"] / 4 * np.exp(neo["opex_growth"] * tau)
+        ebitda = rev_neo - power - opex_neo
+        burn_new[:, ni] = power + opex_neo + interest[:, ni] + capex_neo - draw - rev_neo
+        debt_new[:, ni] = debt_new[:, ni] + draw
+        revenue_new[:, ni] = rev_neo
+        gm_new[:, ni] = _margin(rev_neo, power)
+        leverage = _ratio(debt_new[:, ni], 4 * ebitda, np.inf)
+        breached = (ebitda <= 0) | (leverage > neo["max_leverage"])
+        breach_new = breach.copy()
+        breach_new[:, ni] = np.where(breached, breach[:, ni] + 1, 0.0)
+        covenant_default[:, ni] = breach_new[:, ni] >= neo["covenant_quarters"]
+
+        # ---- 3.5 hyperscalers: capex with discipline, burn
+        rev_hyp = host_revenue[:, hi]
+        g_capex = g_capex + _growth_path(hyp["ai_capex_growth0"], hyp["ai_capex_growth_inf"],
+                                         hyp["ai_capex_growth_decay"], t) * DT
+        capex_plan = hyp["ai_capex0"] / 4 * np.exp(g_capex)
+        plan_revenue = hyp["ai_revenue0"] / 4 * np.exp(g_capex)  # X_t / X_0 = exp(Gx_t)
+        capex_hyp = capex_plan * np.minimum(1.0, _ratio(rev_hyp, plan_revenue, 1.0)) ** hyp["capex_discipline"]
+        opex_hyp = hyp["ai_opex0"] / 4 * np.exp(hyp["opex_growth"] * tau)
+        burn_new[:, hi] = capex_hyp + opex_hyp + interest[:, hi] - rev_hyp - core
+        revenue_new[:, hi] = rev_hyp
+        gm_new[:, hi] = _margin(rev_hyp, serve_hyp)
+
+        # ---- 4. funding, exits and ruin
+        cash_flow = cash - burn_new - repaid
+        positive_burn = burn_new > 0
+        runway_pre = np.where(positive_burn, _ratio(cash_flow + credit_line, burn_new, RUNWAY_CAP), RUNWAY_CAP)
+        gq_new = 0.5 * gq + 0.5 * np.log(np.maximum(revenue_new, EPS) / np.maximum(rev_prev, EPS))
+        attempt = (runway_pre < raise_trigger) & (age + 1 >= min_gap)
+        with np.errstate(over="ignore"):
+            odds = np.exp(growth_sens[:, None] * 4 * gq_new)
+        p_success = np.clip(_pick(raise_prob, k)[:, None] * raise_odds * odds, 0, 1)
+        u_raise, z_round = shock.uniform((n, c)), shock.normal((n, c))
+        u_rescue, u_acquire = shock.uniform((n, c)), shock.uniform((n, c))
+        success = attempt & (u_raise < p_success)
+        size = (target_runway * np.maximum(burn_new, 0) * _pick(round_size, k)[:, None]
+                * np.exp(round_sigma * z_round - round_sigma**2 / 2))
+        value = revenue_multiple * _pick(valuation, k)[:, None] * 4 * revenue_new
+        down = success & (value < v_last)
+        rescued = attempt & ~success & (u_rescue < rescue_prob)
+        funded = success | rescued
+        cash_new = cash_flow + np.where(funded, size, 0.0)
+        liquidity = cash_new + credit_line
+        acquired = ~funded & (liquidity < burn_new) & (u_acquire < acquire_prob)
+        defaulted = ~acquired & ((liquidity < 0) | covenant_default)
+        status_new = np.where(acquired, STATUS_ACQUIRED, np.where(defaulted, STATUS_DEFAULTED, STATUS_ALIVE))
+        runway_new = np.clip(np.where(positive_burn, _ratio(liquidity, burn_new, RUNWAY_CAP), RUNWAY_CAP),
+                             0, RUNWAY_CAP)
+
+        # ---- commit for companies alive at the start of the quarter; the others keep their values
+        def upd(new: np.ndarray, old: np.ndarray, alive: np.ndarray = alive) -> np.ndarray:
+            return np.where(alive, new, old)
+
+        cash, debt, status = upd(cash_new, cash), upd(debt_new, debt), upd(status_new, status)
+        burn, revenue, gross_margin = upd(burn_new, burn), upd(revenue_new, revenue), upd(gm_new, gross_margin)
+        runway, base = upd(runway_new, runway), base_now
+        rounds = upd(rounds + success, rounds)
+        raised = upd(raised + np.where(funded, size, 0.0), raised)
+        down_rounds = upd(down_rounds + down, down_rounds)
+        rescues = upd(rescues + rescued, rescues)
+        cumburn = upd(cumburn + burn_new, cumburn)
+        v_last = upd(np.where(success, value, v_last), v_last)
+        age = upd(np.where(funded, 0.0, age + 1), age)
+        gq, rev_prev = upd(gq_new, gq), upd(revenue_new, rev_prev)
+        ln_share, ln_core = upd(ln_share_new, ln_share), upd(ln_core_new, ln_core)
+        fleet, contracted, book = upd(fleet_new, fleet), upd(contracted_new, contracted), upd(book_new, book)
+        breach = upd(breach_new, breach)
+
+        market = {"H": H, "E": E, "R": R, "C": C, "P": P, "G": G, "D": D, "U": U, "regime": regime}
+        company = {
+            "cash": cash, "debt": debt, "burn": burn, "revenue": revenue, "gross_margin": gross_margin,
+            "runway": runway, "status": status, "rounds": rounds, "raised": raised,
+            "down_rounds": down_rounds, "cumburn": cumburn, "fleet": fleet, "rescues": rescues, "base": base,
+        }  # fmt: skip
+        for key, val in (*market.items(), *company.items()):
+            trace[key].append(np.asarray(val, dtype=np.float64).copy())
+
+    return {key: np.stack(vals) for key, vals in trace.items()}
