@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..inputs.loader import Priors
-from ..inputs.sampler import Sampler, _draw, compile_sampler
+from ..inputs.sampler import Sampler, _draw_matrix, compile_sampler
 from ..model import step as model_step
 from ..model.params import build_params
 from ..model.state import Layout, State, internal_matrix, make_layout
@@ -86,11 +86,12 @@ def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, redu
         aux: extra arrays the reducer needs (e.g. histogram edges).
 
     Returns:
-        The final state, the stacked per-quarter reductions (leading axis = quarter) and the inputs drawn.
+        The final state, the stacked per-quarter reductions (leading axis = quarter) and the inputs drawn
+        (paths, inputs), columns in the sampler's order.
     """
     sampler_layout, layout = model_static
-    draws = _draw(sampler_layout, n_blocks, stream_key(seed_key, STREAM_INPUTS), first_block, theta, factor)
-    params = build_params(layout, draws)
+    draws = _draw_matrix(sampler_layout, n_blocks, stream_key(seed_key, STREAM_INPUTS), first_block, theta, factor)
+    params = build_params(layout, sampler_layout.names, draws)
     keys = block_keys(stream_key(seed_key, STREAM_SHOCKS), first_block, n_blocks)
     nz, nu = model_step.n_shocks(layout)
     shape = (sampler_layout.block_size, nz, nu)

@@ -65,11 +65,15 @@ def nearest_correlation(a: np.ndarray, tol: float = 1e-10, max_iter: int = 1000)
 
     Returns:
         ``(c, distance)``: ``c`` symmetric, unit-diagonal and positive semi-definite, shape (k, k),
-        float64; ``distance = ||c - a||_F``. An ``a`` that is already PSD (within ``tol``) is
-        returned as a float64 copy with distance 0.0.
+        float64; ``distance = ||c - a||_F``. An ``a`` that is already a correlation matrix
+        (symmetric, unit diagonal and PSD, within ``tol``) is returned as a float64 copy with
+        distance 0.0.
     """
     a = np.asarray(a, dtype=np.float64)
-    if is_psd(a, tol):
+    is_correlation = np.allclose(a, a.T, rtol=0.0, atol=tol) and np.allclose(
+        np.diag(a), 1.0, rtol=0.0, atol=tol
+    )
+    if is_correlation and is_psd(a, tol):
         return a.copy(), 0.0
     target = 0.5 * (a + a.T)
     y = target.copy()

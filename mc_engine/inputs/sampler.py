@@ -20,43 +20,53 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..engine.keys import DEFAULT_BLOCK_SIZE, block_keys
-from .distributions import Dist, flat_params, ppf_from_normal
+from .copula import normal_factor
+from .distributions import Dist, flat_params, n_flat, ppf_from_normal, structure
 from .loader import Priors
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """Static structure of the sampler (hashable: safe as a jit static argument)."""
+    """Static structure of the sampler (hashable: safe as a jit static argument).
+
+    Inputs are grouped by distribution structure (family tree, which bounds are finite): each group is
+    one vectorised quantile call, so the compiled program stays small however many inputs there are.
+    """
 
     names: tuple[str, ...]
-    dists: tuple[Dist, ...]
-    offsets: tuple[int, ...]
-    sizes: tuple[int, ...]
-    normal_col: tuple[int, ...]
+    groups: tuple[tuple[Dist, tuple[int, ...], tuple[tuple[int, ...], ...], tuple[int, ...]], ...]
+    """(structure, input indices, theta indices per input, normal columns per input)."""
+    point_inputs: tuple[int, ...]
+    point_theta: tuple[int, ...]
     n_normals: int
     corr_cols: tuple[int, ...]
     block_size: int
+    order: tuple[int, ...]
+    """Permutation from (points, group 1, group 2, ...) column order to input order."""
+
+
+def _draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,
+                 factor: jax.Array) -> jax.Array:
+    """Every input of ``n_blocks`` blocks: shape (n_blocks * block_size, inputs), columns in ``layout.names``."""
+    keys = block_keys(key, first_block, n_blocks)
+    n = n_blocks * layout.block_size
+    z = jax.vmap(lambda k: jax.random.normal(k, (layout.block_size, layout.n_normals)))(keys)
+    z = z.reshape(n, layout.n_normals)
+    if layout.corr_cols:
+        cols = jnp.asarray(layout.corr_cols)
+        z = z.at[:, cols].set(z[:, cols] @ factor.T)
+    parts = [jnp.broadcast_to(theta[jnp.asarray(layout.point_theta, jnp.int32)][None, :], (n, len(layout.point_theta)))]
+    for template, _, theta_idx, zcols in layout.groups:
+        thetas = theta[jnp.asarray(theta_idx, jnp.int32)]
+        draw = jax.vmap(partial(ppf_from_normal, template), in_axes=(0, 1), out_axes=1)
+        parts.append(draw(thetas, z[:, jnp.asarray(zcols, jnp.int32)]))
+    return jnp.concatenate(parts, axis=1)[:, jnp.asarray(layout.order, jnp.int32)]
 
 
 def _draw(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,
           factor: jax.Array) -> dict[str, jax.Array]:
-    keys = block_keys(key, first_block, n_blocks)
-    z = jax.vmap(lambda k: jax.random.normal(k, (layout.block_size, layout.n_normals)))(keys)
-    z = z.reshape(n_blocks * layout.block_size, layout.n_normals)
-    if layout.corr_cols:
-        cols = jnp.asarray(layout.corr_cols)
-        z = z.at[:, cols].set(z[:, cols] @ factor.T)
-    out: dict[str, jax.Array] = {}
-    n = n_blocks * layout.block_size
-    for name, dist, off, size, col in zip(
-        layout.names, layout.dists, layout.offsets, layout.sizes, layout.normal_col, strict=True
-    ):
-        params = theta[off : off + size]
-        if col < 0:
-            out[name] = jnp.broadcast_to(params[0], (n,))
-        else:
-            out[name] = ppf_from_normal(dist, params, z[:, col])
-    return out
+    x = _draw_matrix(layout, n_blocks, key, first_block, theta, factor)
+    return {name: x[:, i] for i, name in enumerate(layout.names)}
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,8 @@ class Sampler:
                     theta: jax.Array | None = None) -> dict[str, jax.Array]:
         """Inputs of blocks ``first_block ..`` (``n_blocks * block_size`` paths), each of shape (paths,)."""
         theta = jnp.asarray(self.theta if theta is None else theta, jnp.float32)
-        return self._jitted(n_blocks, key, jnp.uint32(first_block), theta, jnp.asarray(self.factor))
+        x = self._jitted(n_blocks, key, jnp.uint32(first_block), theta, jnp.asarray(self.factor))
+        return {name: x[:, i] for i, name in enumerate(self.names)}
 
     def sample_inputs(self, key: jax.Array, n: int) -> dict[str, jax.Array]:
         """Draw every input for paths ``0 .. n-1``: a dict of name -> array of shape (n,).
@@ -99,30 +110,35 @@ class Sampler:
 
 def compile_sampler(priors: Priors, block_size: int = DEFAULT_BLOCK_SIZE) -> Sampler:
     """Build the :class:`Sampler` of ``priors`` (validated already; nothing is checked here)."""
-    names, dists, offsets, sizes, cols = [], [], [], [], []
+    names = tuple(priors.inputs)
     theta: list[float] = []
-    n_normals = 0
-    for name, inp in priors.inputs.items():
-        flat = flat_params(inp.dist)
-        names.append(name)
-        dists.append(inp.dist)
+    offsets: list[int] = []
+    for inp in priors.inputs.values():
         offsets.append(len(theta))
-        sizes.append(len(flat))
-        theta.extend(flat)
+        theta.extend(flat_params(inp.dist))
+    normal_col: dict[int, int] = {}
+    grouped: dict[Dist, list[int]] = {}
+    points: list[int] = []
+    for i, inp in enumerate(priors.inputs.values()):
         if inp.is_point:
-            cols.append(-1)
+            points.append(i)
         else:
-            cols.append(n_normals)
-            n_normals += 1
+            normal_col[i] = len(normal_col)
+            grouped.setdefault(structure(inp.dist), []).append(i)
+    groups = []
+    for template, members in grouped.items():
+        size = n_flat(template)
+        theta_idx = tuple(tuple(range(offsets[i], offsets[i] + size)) for i in members)
+        groups.append((template, tuple(members), theta_idx, tuple(normal_col[i] for i in members)))
+    column_inputs = points + [i for g in groups for i in g[1]]
+    order = tuple(int(j) for j in np.argsort(column_inputs))
     corr = priors.correlation
     if corr is not None:
-        corr_cols = tuple(cols[names.index(n)] for n in corr.inputs)
-        from .copula import normal_factor
-
+        corr_cols = tuple(normal_col[names.index(n)] for n in corr.inputs)
         factor = normal_factor(corr.pearson).astype(np.float32)
     else:
         corr_cols, factor = (), np.zeros((0, 0), np.float32)
-    layout = _Layout(tuple(names), tuple(dists), tuple(offsets), tuple(sizes), tuple(cols), n_normals,
-                     corr_cols, block_size)
-    jitted = jax.jit(partial(_draw, layout), static_argnums=0)
+    layout = _Layout(names, tuple(groups), tuple(points), tuple(offsets[i] for i in points), len(normal_col),
+                     corr_cols, block_size, order)
+    jitted = jax.jit(partial(_draw_matrix, layout), static_argnums=0)
     return Sampler(layout, np.asarray(theta, np.float32), factor, jitted)

@@ -17,27 +17,43 @@ KIND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
 Params = dict[str, dict[str, jax.Array]]
 
 
-def _scalar(draws: dict[str, jax.Array], name: str, spec: ParamSpec) -> jax.Array:
-    """(paths,) or, per regime, (paths, 3)."""
-    if spec.per_regime:
-        return jnp.stack([draws[f"{name}.{r}"] for r in REGIMES], axis=-1)
-    return draws[name]
+def _columns(names: tuple[str, ...], prefix: str, specs: tuple[ParamSpec, ...]) -> list[list[int]]:
+    """Input columns of each parameter: one, or three (boom, normal, winter) per regime."""
+    index = {n: i for i, n in enumerate(names)}
+    out = []
+    for spec in specs:
+        if spec.per_regime:
+            out.append([index[f"{prefix}{spec.name}.{r}"] for r in REGIMES])
+        else:
+            out.append([index[f"{prefix}{spec.name}"]])
+    return out
 
 
-def _companies(draws: dict[str, jax.Array], ids: tuple[str, ...], spec: ParamSpec) -> jax.Array:
-    """(paths, len(ids)) or, per regime, (paths, len(ids), 3)."""
-    return jnp.stack([_scalar(draws, f"companies.{cid}.{spec.name}", spec) for cid in ids], axis=1)
+def _unpack(block: jax.Array, specs: tuple[ParamSpec, ...]) -> dict[str, jax.Array]:
+    """Split a gathered block (..., columns) into named parameters (last axis 3 when per regime)."""
+    out, j = {}, 0
+    for spec in specs:
+        width = 3 if spec.per_regime else 1
+        out[spec.name] = block[..., j : j + width] if spec.per_regime else block[..., j]
+        j += width
+    return out
 
 
-def build_params(layout: Layout, draws: dict[str, jax.Array]) -> Params:
-    """Group draws by model part: ``market``, ``funding`` (market-wide), ``company`` (all companies,
-    internal order) and one entry per kind present (that kind's slice of companies)."""
-    out: Params = {
-        "market": {s.name: _scalar(draws, f"market.{s.name}", s) for s in market.PARAMS},
-        "funding": {s.name: _scalar(draws, f"funding.{s.name}", s) for s in funding.PARAMS},
-        "company": {s.name: _companies(draws, layout.ids, s) for s in funding.COMPANY_PARAMS},
-    }
-    for kind, a, b in layout.slices:
-        ids = layout.ids[a:b]
-        out[kind] = {s.name: _companies(draws, ids, s) for s in KIND_PARAMS[kind] if not s.schedule}
+def build_params(layout: Layout, names: tuple[str, ...], x: jax.Array) -> Params:
+    """Group the input matrix ``x`` (paths, inputs; columns named by ``names``) by model part.
+
+    ``market`` and ``funding`` hold (paths,) arrays ((paths, 3) per regime); ``company`` the common
+    company parameters (paths, companies) in internal order; each kind present its own parameters
+    (paths, companies of the kind). One gather per part keeps the compiled program small.
+    """
+    out: Params = {}
+    for part, specs in (("market", market.PARAMS), ("funding", funding.PARAMS)):
+        cols = [c for group in _columns(names, f"{part}.", specs) for c in group]
+        out[part] = _unpack(x[:, jnp.asarray(cols, jnp.int32)], specs)
+    parts = [("company", layout.ids, funding.COMPANY_PARAMS)]
+    parts += [(kind, layout.ids[a:b], tuple(s for s in KIND_PARAMS[kind] if not s.schedule))
+              for kind, a, b in layout.slices]
+    for part, ids, specs in parts:
+        cols = [[c for group in _columns(names, f"companies.{cid}.", specs) for c in group] for cid in ids]
+        out[part] = _unpack(x[:, jnp.asarray(cols, jnp.int32)], specs)
     return out

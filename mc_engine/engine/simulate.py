@@ -1,0 +1,241 @@
+"""Run many paths in chunks and merge their reductions: memory does not grow with the path count.
+
+Chunks are whole key blocks; the last chunk is padded with whole blocks whose
+paths are masked out, so every chunk has the same shape (one compiled program)
+and every result is the same for any chunk size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..inputs.loader import Priors
+from ..model.market import INDICES
+from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
+from .reduce import COMPANY_VARS, N_BINS, block_sums, histogram, masked_extremes, pilot_edges
+from .scan import Model, compile_model, run_chunk
+
+DEFAULT_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99)
+THIN_VARS: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status")
+THIN_MARKET: tuple[str, ...] = INDICES + ("regime",)
+
+
+def default_chunk_paths(block_size: int = DEFAULT_BLOCK_SIZE) -> int:
+    """Paths per chunk for the default device: 8 blocks (65,536 paths) on CPU, 128 blocks on an accelerator."""
+    blocks = 8 if jax.default_backend() == "cpu" else 128
+    return blocks * block_size
+
+
+def _reducer(aux: dict[str, Any], t: jax.Array, obs: dict[str, jax.Array], alive_prev: jax.Array) -> dict:
+    """Per-quarter reductions of one chunk (see module docstring of reduce.py)."""
+    valid = aux["valid"]
+    block = aux["block_size"]
+    status = obs["status"]
+    v2 = valid[:, None]
+    alive = (status == 0) & v2
+    counts = jnp.stack([alive.sum(0), ((status == 1) & v2).sum(0), ((status == 2) & v2).sum(0)]).astype(jnp.int32)
+    x = jnp.stack([obs[v] for v in COMPANY_VARS], axis=-1)
+    w = jnp.broadcast_to(alive[:, :, None], x.shape)
+    mkt = jnp.stack([obs[k] for k in INDICES], axis=-1)
+    wm = jnp.broadcast_to(v2, mkt.shape)
+    i = t - 1
+    thin = aux["thin"]
+    return {
+        "counts": counts,
+        "hist": histogram(x, w, aux["edges"][i]),
+        "extremes": jnp.stack(masked_extremes(x, w)),
+        "sums": jnp.stack(block_sums(x, w, block)),
+        "mhist": histogram(mkt, wm, aux["medges"][i]),
+        "mextremes": jnp.stack(masked_extremes(mkt, wm)),
+        "msums": jnp.stack(block_sums(mkt, wm, block)),
+        "regime": jnp.stack([((obs["regime"] == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
+        "thin": {k: obs[k][:thin] for k in (*THIN_VARS, *THIN_MARKET)},
+    }
+
+
+@dataclass
+class Accumulator:
+    """Merged reductions of the chunks run so far (host side, exact integer counts, float64 sums)."""
+
+    counts: np.ndarray | None = None
+    hist: np.ndarray | None = None
+    mhist: np.ndarray | None = None
+    extremes: np.ndarray | None = None
+    mextremes: np.ndarray | None = None
+    sums: list[np.ndarray] = field(default_factory=list)
+    msums: list[np.ndarray] = field(default_factory=list)
+    regime: np.ndarray | None = None
+    final: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    sens_inputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def add(self, ys: dict[str, Any]) -> None:
+        get = lambda k: np.asarray(ys[k])  # noqa: E731
+        for k in ("counts", "hist", "mhist", "regime"):
+            arr = get(k).astype(np.int64)
+            setattr(self, k, arr if getattr(self, k) is None else getattr(self, k) + arr)
+        for k in ("extremes", "mextremes"):
+            arr = get(k)
+            old = getattr(self, k)
+            if old is None:
+                setattr(self, k, arr)
+            else:
+                setattr(self, k, np.stack([np.minimum(old[:, 0], arr[:, 0]), np.maximum(old[:, 1], arr[:, 1])], 1))
+        self.sums.append(get("sums"))
+        self.msums.append(get("msums"))
+
+
+@dataclass(frozen=True)
+class RawResult:
+    """Everything :func:`simulate` measured, before it becomes an xarray Dataset (internal company order)."""
+
+    model: Model
+    n_paths: int
+    seed: int
+    horizon: int
+    prng: str
+    chunk_paths: int
+    counts: np.ndarray  # (T, 3, C): alive, defaulted, acquired
+    hist: np.ndarray  # (T, C, V, N_BINS + 2)
+    edges: np.ndarray  # (T, C, V, 4)
+    extremes: np.ndarray  # (T, 2, C, V)
+    sums: np.ndarray  # (T, 2, C, V) float64
+    mhist: np.ndarray
+    medges: np.ndarray
+    mextremes: np.ndarray
+    msums: np.ndarray
+    regime: np.ndarray  # (T, 3)
+    thin: dict[str, np.ndarray]
+    final: dict[str, np.ndarray]  # horizon values of every path kept for the sensitivity subsample + sketches
+    horizon_stats: dict[str, np.ndarray]
+    sens_inputs: dict[str, np.ndarray]
+    timings: dict[str, float]
+
+
+def _valid(first_block: int, n_blocks: int, block: int, n_paths: int) -> np.ndarray:
+    return (first_block * block + np.arange(n_blocks * block)) < n_paths
+
+
+def _dummy_edges(horizon: int, *cells: int) -> np.ndarray:
+    e = np.zeros((horizon, *cells, 4), np.float32)
+    e[..., 1], e[..., 2], e[..., 3] = 1.0, -10.0, 10.0
+    return e
+
+
+def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24, *, chunk_paths: int | None = None,
+                 thin: int = 1000, sensitivity_paths: int = 10_000, prng: str = DEFAULT_PRNG,
+                 block_size: int = DEFAULT_BLOCK_SIZE,
+                 progress: Callable[[int, int], None] | None = None) -> RawResult:
+    """Simulate ``n_paths`` futures and return merged reductions (see :func:`mc_engine.simulate`)."""
+    if n_paths < 1:
+        raise ValueError(f"n_paths must be >= 1 (got {n_paths})")
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1 quarter (got {horizon})")
+    t0 = time.perf_counter()
+    model = compile_model(priors, block_size)
+    key = root_key(seed, prng)
+    total_blocks = math.ceil(n_paths / block_size)
+    chunk_paths = chunk_paths or default_chunk_paths(block_size)
+    if chunk_paths % block_size:
+        raise ValueError(f"chunk_paths ({chunk_paths}) must be a multiple of the block size ({block_size})")
+    chunk_blocks = max(1, min(chunk_paths // block_size, total_blocks))
+    n_chunks = math.ceil(total_blocks / chunk_blocks)
+    thin = min(thin, n_paths, chunk_blocks * block_size)
+    nc, nv, nm = model.layout.n_companies, len(COMPANY_VARS), len(INDICES)
+
+    def aux_for(first: int, edges: np.ndarray, medges: np.ndarray) -> dict[str, Any]:
+        return {"valid": jnp.asarray(_valid(first, chunk_blocks, block_size, n_paths)),
+                "edges": jnp.asarray(edges), "medges": jnp.asarray(medges)}
+
+    reducer = _Reducer(thin, block_size)
+
+    # Pilot: the first chunk's thin sample sets the sketch edges (the same paths whatever the chunking).
+    aux = aux_for(0, _dummy_edges(horizon, nc, nv), _dummy_edges(horizon, nm))
+    final, ys, _ = run_chunk(model, key, 0, chunk_blocks, horizon, reducer, aux)
+    thin_obs = {k: np.asarray(v) for k, v in ys["thin"].items()}
+    t_compile = time.perf_counter() - t0
+    alive_thin = thin_obs["status"] == 0  # (T, thin, C)
+    stacked = np.stack([thin_obs[v] for v in COMPANY_VARS], axis=-1)  # (T, thin, C, V)
+    edges = np.stack([pilot_edges(stacked[t], np.broadcast_to(alive_thin[t][..., None], stacked[t].shape))
+                      for t in range(horizon)])
+    mstack = np.stack([thin_obs[k] for k in INDICES], axis=-1)  # (T, thin, M)
+    medges = np.stack([pilot_edges(mstack[t], np.ones_like(mstack[t], bool)) for t in range(horizon)])
+    final_cells = np.stack([np.asarray(final.company.cumburn)[:thin], np.asarray(final.company.raised)[:thin]], -1)
+    fedges = pilot_edges(final_cells, np.ones_like(final_cells, bool))  # (C, 2, 4)
+
+    acc = Accumulator()
+    horizon_hist = np.zeros((nc, 2, N_BINS + 2), np.int64)
+    horizon_ext = np.stack([np.full((nc, 2), np.inf), np.full((nc, 2), -np.inf)])
+    rounds_sum = np.zeros(nc)
+    down_count = np.zeros(nc, np.int64)
+    keep = min(sensitivity_paths, n_paths)
+    sens_outcomes: dict[str, list[np.ndarray]] = {"survived": [], "cumburn": []}
+    sens_inputs: dict[str, list[np.ndarray]] = {}
+    t_run = time.perf_counter()
+    for chunk in range(n_chunks):
+        first = chunk * chunk_blocks
+        aux = aux_for(first, edges, medges)
+        final, ys, draws = run_chunk(model, key, first, chunk_blocks, horizon, reducer, aux)
+        acc.add(ys)
+        valid = _valid(first, chunk_blocks, block_size, n_paths)
+        c = final.company
+        cells = np.stack([np.asarray(c.cumburn), np.asarray(c.raised)], -1)[valid]
+        horizon_hist += _np_histogram(cells, fedges)
+        horizon_ext[0] = np.minimum(horizon_ext[0], cells.min(0, initial=np.inf))
+        horizon_ext[1] = np.maximum(horizon_ext[1], cells.max(0, initial=-np.inf))
+        rounds_sum += np.asarray(c.rounds, np.float64)[valid].sum(0)
+        down_count += (np.asarray(c.down_rounds)[valid] > 0).sum(0)
+        start = first * block_size
+        if start < keep:
+            take = min(keep - start, chunk_blocks * block_size)
+            sens_outcomes["survived"].append(np.asarray(c.status)[:take] == 0)
+            sens_outcomes["cumburn"].append(np.asarray(c.cumburn)[:take])
+            drawn = np.asarray(draws)
+            for j, (name, inp) in enumerate(priors.inputs.items()):
+                if not inp.is_point:
+                    sens_inputs.setdefault(name, []).append(drawn[:take, j])
+        if progress is not None:
+            progress(min((chunk + 1) * chunk_blocks * block_size, n_paths), n_paths)
+    t_end = time.perf_counter()
+    # Per-block float32 sums, in block order without the padding blocks, summed once in float64.
+    sums = np.concatenate(acc.sums, axis=2)[:, :, :total_blocks].astype(np.float64).sum(axis=2)  # (T, 2, C, V)
+    msums = np.concatenate(acc.msums, axis=2)[:, :, :total_blocks].astype(np.float64).sum(axis=2)
+    return RawResult(
+        model=model, n_paths=n_paths, seed=seed, horizon=horizon, prng=prng,
+        chunk_paths=chunk_blocks * block_size, counts=acc.counts, hist=acc.hist, edges=edges,
+        extremes=acc.extremes, sums=sums, mhist=acc.mhist, medges=medges, mextremes=acc.mextremes, msums=msums,
+        regime=acc.regime, thin=thin_obs,
+        final={k: np.concatenate(v) for k, v in sens_outcomes.items()},
+        horizon_stats={"hist": horizon_hist, "edges": fedges, "extremes": horizon_ext,
+                       "rounds_mean": rounds_sum / n_paths, "down_round_prob": down_count / n_paths},
+        sens_inputs={k: np.concatenate(v) for k, v in sens_inputs.items()},
+        timings={"compile_and_pilot_s": t_compile, "run_s": t_end - t_run, "total_s": t_end - t0},
+    )
+
+
+def _np_histogram(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """NumPy twin of :func:`reduce.histogram` for the small horizon sketches, (*cells, N_BINS + 2)."""
+    m, s, lo, hi = (edges[..., i].astype(np.float64) for i in range(4))
+    y = np.arcsinh((x.astype(np.float64) - m) / s)
+    idx = np.clip(np.floor((y - lo) / (hi - lo) * N_BINS).astype(np.int64) + 1, 0, N_BINS + 1)
+    cells = int(np.prod(x.shape[1:]))
+    flat = idx.reshape(x.shape[0], cells) + np.arange(cells) * (N_BINS + 2)
+    return np.bincount(flat.reshape(-1), minlength=cells * (N_BINS + 2)).reshape(*x.shape[1:], N_BINS + 2)
+
+
+@dataclass(frozen=True)
+class _Reducer:
+    """The chunk reducer with its static sizes (hashable: a jit static argument)."""
+
+    thin: int
+    block_size: int
+
+    def __call__(self, aux, t, obs, alive_prev):  # noqa: ANN001, ANN204
+        return _reducer({**aux, "thin": self.thin, "block_size": self.block_size}, t, obs, alive_prev)
