@@ -92,6 +92,11 @@ def zero_shock_atol(ref: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def test_zero_shocks_agree_on_every_variable(tmp_path):
+    """Pinned shocks: engine (float32) and reference (float64) agree on every variable and quarter.
+
+    A company that has left keeps its last values (docs/model.md section 3), burn, revenue
+    and gross margin included; n = 4 identical paths, HORIZON quarters, rtol 1e-5.
+    """
     priors = write_priors(events_tree(), tmp_path)
     ids = priors.company_ids
     n, horizon = 4, HORIZON
@@ -169,7 +174,7 @@ def random_traces(request, tmp_path_factory) -> tuple[Priors, dict[str, np.ndarr
     """Engine and reference traces of N_RANDOM paths, HORIZON quarters, random shocks.
 
     ``uncertain_tree`` (6 companies) runs by default; ``baseline`` (priors/baseline.toml) only
-    with ``-m slow``: compiling its sampler and engine takes minutes on 2 CPU cores.
+    with ``-m slow``: compiling its sampler and engine takes over a minute on 2 CPU cores.
     """
     if request.param == "baseline":
         if "slow" not in (request.config.getoption("markexpr") or ""):
