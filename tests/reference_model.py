@@ -427,7 +427,8 @@ def simulate_reference(
             return np.where(alive, new, old)
 
         cash, debt, status = upd(cash_new, cash), upd(debt_new, debt), upd(status_new, status)
-        burn, revenue, gross_margin = upd(burn_new, burn), upd(revenue_new, revenue), upd(gm_new, gross_margin)
+        # Flows of a company that has left are zero from the quarter after it left (docs/model.md section 3).
+        burn, revenue, gross_margin = (np.where(alive, x, 0.0) for x in (burn_new, revenue_new, gm_new))
         runway, base = upd(runway_new, runway), base_now
         rounds = upd(rounds + success, rounds)
         raised = upd(raised + np.where(funded, size, 0.0), raised)

@@ -260,3 +260,16 @@ def test_cli_check_prints_every_input(minimal_file):
     )
     assert proc.returncode == 0, proc.stderr
     assert "companies.alab.revenue0" in proc.stdout and "is valid" in proc.stdout
+
+
+def test_scenario_row_override_is_covered_by_the_scenarios_own_table_source(write, minimal_file):
+    path = write(
+        "rows.toml",
+        'include = "minimal.toml"\n[regime]\nsource = "scenario: drought"\nas_of = 2026-07-01\n'
+        "[regime.initial]\nboom = 0.1\nnormal = 0.3\nwinter = 0.6\n",
+    )
+    priors = load_priors(path)
+    assert priors.regime_initial.tolist() == [0.1, 0.3, 0.6]
+    bare = write("bare.toml", 'include = "minimal.toml"\n[regime.initial]\nboom = 0.1\nnormal = 0.3\nwinter = 0.6\n')
+    with pytest.raises(PriorError, match=r"bare.toml: regime.initial: no source"):
+        load_priors(bare)

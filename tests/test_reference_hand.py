@@ -339,8 +339,11 @@ def test_lab_default_stops_its_payments_and_hosts_recover_at_spot(tmp_path):
     # the lab defaulted with the cash flows of quarter 1 and keeps them
     repaid_1 = tree["companies"]["alab"]["debt0"] - hand[0]["lab_debt"]
     assert close(dead["cash"][0, 0, lab], 0.0 - hand[0]["lab_burn"] - repaid_1)
+    flows = ("burn", "revenue", "gross_margin")
     for key in COMPANY_KEYS:
-        np.testing.assert_array_equal(dead[key][1:, 0, lab], np.broadcast_to(dead[key][0, 0, lab], (quarters - 1,)))
+        after = dead[key][1:, 0, lab]
+        expected = 0.0 if key in flows else dead[key][0, 0, lab]  # flows stop, stocks keep their last value
+        np.testing.assert_array_equal(after, np.broadcast_to(expected, (quarters - 1,)))
     # quarter 1: the lab still paid
     for host in (neo, hyper):
         assert close(dead["revenue"][0, 0, host], live["revenue"][0, 0, host])
@@ -372,7 +375,8 @@ def test_failed_host_costs_its_client_the_spot_price(tmp_path):
     assert [q["neo_status"] for q in hand[:2]] == [0, 1]
     np.testing.assert_array_equal(tr["status"][:, 0, neo], [0] + [1] * (QUARTERS - 1))
     for key in (*COMPANY_KEYS, "fleet"):
-        np.testing.assert_array_equal(tr[key][2:, 0, neo], np.broadcast_to(tr[key][1, 0, neo], (QUARTERS - 2,)))
+        expected = 0.0 if key in ("burn", "revenue", "gross_margin") else tr[key][1, 0, neo]
+        np.testing.assert_array_equal(tr[key][2:, 0, neo], np.broadcast_to(expected, (QUARTERS - 2,)))
     assert close(tr["cash"][1, 0, neo], hand[1]["neo_cash"])
     assert close(tr["debt"][1, 0, neo], hand[1]["neo_debt"])
     # quarters 1-2 the lab pays as before; from quarter 3 the neocloud's share is bought at spot

@@ -419,7 +419,8 @@ class _Checker:
         if abs(sum(row) - 1) > 1e-6:
             self.problem(key, f"probabilities sum to {sum(row):.6g}; they must sum to 1")
             return None
-        if self.require_sources and not self.inherited(key, node.get("source"), "source"):
+        # The numbers' own file decides which enclosing source covers them (a scenario may override a row).
+        if self.require_sources and not self.inherited((*key, REGIMES[0]), node.get("source"), "source"):
             self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD to it or [regime]")
         return np.array(row)
 
@@ -464,7 +465,9 @@ class _Checker:
             total = w[ids.index(client)].sum()
             if total > 1 + 1e-9:
                 self.problem(key, f"host shares sum to {total:.4g}; a client's shares must sum to at most 1")
-            if self.require_sources and not self.inherited(key, row.get("source"), "source"):
+            hosts = [h for h in row if h not in META_KEYS]
+            probe = (*key, hosts[0]) if hosts else key
+            if self.require_sources and not self.inherited(probe, row.get("source"), "source"):
                 self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD")
         return w
 

@@ -58,9 +58,43 @@ def _draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: ja
     parts = [jnp.broadcast_to(theta[jnp.asarray(layout.point_theta, jnp.int32)][None, :], (n, len(layout.point_theta)))]
     for template, _, theta_idx, zcols in layout.groups:
         thetas = theta[jnp.asarray(theta_idx, jnp.int32)]
-        draw = jax.vmap(partial(ppf_from_normal, template), in_axes=(0, 1), out_axes=1)
-        parts.append(draw(thetas, z[:, jnp.asarray(zcols, jnp.int32)]))
+        zg = z[:, jnp.asarray(zcols, jnp.int32)]
+        if _closed_form(template):
+            draw = jax.vmap(partial(ppf_from_normal, template), in_axes=(0, 1), out_axes=1)
+            parts.append(draw(thetas, zg))
+        else:
+            parts.append(_tabulated(template, thetas, zg))
     return jnp.concatenate(parts, axis=1)[:, jnp.asarray(layout.order, jnp.int32)]
+
+
+TABLE_Z: float = 5.3
+"""Normal-score range of quantile tables; beyond it ppf clips anyway (u within 2**-24 of 0 or 1)."""
+TABLE_POINTS: int = 4097
+"""Knots per quantile table: spacing 0.0026 in z; linear interpolation error is measured in
+tests/test_sampler.py (KS against the exact CDF)."""
+
+
+def _closed_form(template: Dist) -> bool:
+    """Families whose quantile function is cheap to evaluate per path."""
+    untruncated = all(math.isinf(b) for b in template.bounds)
+    return template.family in ("normal", "lognormal", "uniform", "triangular") and untruncated
+
+
+def _tabulated(template: Dist, thetas: jax.Array, z: jax.Array) -> jax.Array:
+    """Quantiles by linear interpolation in a per-input table over normal scores.
+
+    Beta/PERT inverses and mixtures need an iterative inversion; doing it once per input on a fixed grid of
+    ``TABLE_POINTS`` scores, instead of once per path, makes drawing ~100x cheaper. ``thetas`` (k, n_flat),
+    ``z`` (paths, k) -> (paths, k).
+    """
+    grid = jnp.linspace(-TABLE_Z, TABLE_Z, TABLE_POINTS, dtype=jnp.float32)
+    table = jax.vmap(lambda th: ppf_from_normal(template, th, grid))(thetas).T  # (points, k)
+    pos = (jnp.clip(z, -TABLE_Z, TABLE_Z) + TABLE_Z) * ((TABLE_POINTS - 1) / (2 * TABLE_Z))
+    lo = jnp.clip(jnp.floor(pos).astype(jnp.int32), 0, TABLE_POINTS - 2)
+    frac = pos - lo
+    below = jnp.take_along_axis(table, lo, axis=0)
+    above = jnp.take_along_axis(table, lo + 1, axis=0)
+    return below + frac * (above - below)
 
 
 def _draw(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,

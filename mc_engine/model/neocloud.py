@@ -52,7 +52,9 @@ def flows(p: dict[str, jax.Array], fleet: jax.Array, fleet_c: jax.Array, book: j
     plan = fleet * (jnp.exp(growth * DT) - 1 + DT / life)
     capex_plan = plan * p["gpu_price0"] * h / 1000
     equity = (1 - p["debt_share"]) * capex_plan
-    scale = jnp.where(equity > 0, jnp.clip(cash / jnp.where(equity > 0, equity, 1.0), 0.0, 1.0), 1.0)
+    # With nothing to pay from equity, the plan goes ahead iff cash is not negative (cash / 0 = +-inf).
+    scale = jnp.where(equity > 0, jnp.clip(cash / jnp.where(equity > 0, equity, 1.0), 0.0, 1.0),
+                      (cash >= 0).astype(cash.dtype))
     new = plan * scale
     capex = capex_plan * scale
     roll = jnp.exp(-DT / p["contract_tau"]) * (1 - DT / life)
