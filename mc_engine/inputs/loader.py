@@ -235,8 +235,9 @@ class _Checker:
                 return self.origin[key[:n]]
         return self.root
 
-    def problem(self, key: Key, message: str) -> None:
-        self.problems.append(Problem(self.file_of(key), ".".join(key), message))
+    def problem(self, key: Key, message: str, file_key: Key | None = None) -> None:
+        """Record a problem at ``key``; ``file_key`` picks the file to blame when it differs from ``key``'s."""
+        self.problems.append(Problem(self.file_of(file_key or key), ".".join(key), message))
 
     def table(self, key: Key, required: bool = True) -> dict[str, Any]:
         node: Any = self.tree
@@ -420,8 +421,9 @@ class _Checker:
             self.problem(key, f"probabilities sum to {sum(row):.6g}; they must sum to 1")
             return None
         # The numbers' own file decides which enclosing source covers them (a scenario may override a row).
-        if self.require_sources and not self.inherited((*key, REGIMES[0]), node.get("source"), "source"):
-            self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD to it or [regime]")
+        probe = (*key, REGIMES[0])
+        if self.require_sources and not self.inherited(probe, node.get("source"), "source"):
+            self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD to it or [regime]", probe)
         return np.array(row)
 
     def regime(self) -> tuple[np.ndarray, np.ndarray]:
@@ -468,7 +470,7 @@ class _Checker:
             hosts = [h for h in row if h not in META_KEYS]
             probe = (*key, hosts[0]) if hosts else key
             if self.require_sources and not self.inherited(probe, row.get("source"), "source"):
-                self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD")
+                self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD", probe)
         return w
 
     def correlation(self, inputs: dict[str, Input]) -> Correlation | None:
