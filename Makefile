@@ -20,7 +20,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/mc-engine priors check $(PRIORS)
+	$(BIN)/mc-engine priors check $(PRIORS) > /dev/null
+	$(BIN)/mc-engine run $(PRIORS) --paths $(PATHS) --out runs/baseline --overwrite
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

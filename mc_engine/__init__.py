@@ -11,6 +11,7 @@ from .errors import RunError as RunError
 from .inputs.loader import Priors as Priors
 from .inputs.loader import load_priors as load_priors
 from ._simulate import simulate as simulate
+from .output.runs import open_run as open_run
 
 __version__ = "0.1.0"
 
@@ -23,4 +24,4 @@ def compile_sampler(priors, block_size=None):  # noqa: ANN001, ANN201 - thin laz
     return _compile(priors, block_size or DEFAULT_BLOCK_SIZE)
 
 
-__all__ = ["Priors", "PriorError", "PriorWarning", "RunError", "compile_sampler", "load_priors", "simulate", "__version__"]
+__all__ = ["Priors", "PriorError", "PriorWarning", "RunError", "compile_sampler", "load_priors", "open_run", "simulate", "__version__"]

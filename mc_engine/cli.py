@@ -6,6 +6,7 @@ exits with status 2; tracebacks are for bugs only.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,7 +25,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Monte Carlo 
 priors_app = typer.Typer(no_args_is_help=True, help="Validate and inspect prior files.")
 app.add_typer(priors_app, name="priors")
 
-out = Console()
+stdout = Console(width=max(140, shutil.get_terminal_size().columns))
 err = Console(stderr=True)
 
 QUANTILES = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99)
@@ -75,16 +77,16 @@ def priors_check(file: PriorsFile, allow_unsourced: RelaxSources = False) -> Non
             flag = " [magenta](unknown)[/]" if inp.unknown else ""
             source = (inp.source or "-") + (f" ({inp.as_of})" if inp.as_of else "")
             table.add_row(name + flag, inp.units, inp.dist.family, _fmt(q05), _fmt(q50), _fmt(q95), source)
-        out.print(table)
+        stdout.print(table)
         kinds = ", ".join(f"{c.id} ({c.kind})" for c in priors.companies)
-        out.print(f"companies: {kinds}")
-        out.print(
+        stdout.print(f"companies: {kinds}")
+        stdout.print(
             "regime start (boom/normal/winter): "
             + " / ".join(f"{p:.2f}" for p in priors.regime_initial)
         )
         n_uncertain = sum(not i.is_point for i in priors.inputs.values())
         corr = priors.correlation
-        out.print(
+        stdout.print(
             f"[green]ok[/]: {priors.path} is valid: {len(priors.inputs)} inputs ({n_uncertain} uncertain, "
             f"{n_unknown} marked unknown), {len(priors.schedules)} schedules, "
             f"{len(corr.inputs) if corr else 0} correlated inputs, digest {priors.digest[:12]}"
@@ -118,9 +120,80 @@ def priors_show(
         mean, sd = mean_sd(inp.dist)
         table.add_row("mean", _fmt(mean))
         table.add_row("sd", _fmt(sd))
-        out.print(table)
-        out.print(f"distribution: {inp.dist}")
-        out.print(f"source: {inp.source} (as of {inp.as_of}); from {inp.file}" + (" [unknown]" if inp.unknown else ""))
+        stdout.print(table)
+        stdout.print(f"distribution: {inp.dist}")
+        stdout.print(f"source: {inp.source} (as of {inp.as_of}); from {inp.file}" + (" [unknown]" if inp.unknown else ""))
+
+
+@app.command("run")
+def run(
+    file: PriorsFile,
+    paths: Annotated[int, typer.Option("--paths", "-n", min=1, help="Number of futures to simulate.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Root seed (same priors + seed = same numbers).")] = 0,
+    horizon: Annotated[int, typer.Option(min=1, max=200, help="Quarters after as_of.")] = 24,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<priors>-<time>).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    chunk_paths: Annotated[int | None, typer.Option(help="Paths per compiled call (multiple of 8192).")] = None,
+    prng: Annotated[str, typer.Option(help="philox4x32, threefry4x32 or threefry2x32.")] = "philox4x32",
+    allow_unsourced: RelaxSources = False,
+) -> None:
+    """Simulate FILE and write a run folder (result.nc, manifest.json, resolved priors) atomically."""
+    import datetime as dt
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with _user_errors():
+        from . import simulate
+        from .inputs.loader import load_priors
+        from .output.runs import write_run
+
+        priors = load_priors(file, require_sources=not allow_unsourced)
+        if out is None:
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            out = Path("runs") / f"{priors.name}-{stamp}-s{seed}"
+        if out.exists() and not overwrite:
+            raise RunError(f"{out} already exists; pass --overwrite or choose another --out")
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} paths"),
+                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=False) as bar:
+            task = bar.add_task("compiling", total=paths, rate="")
+            clock = {}
+
+            def progress(done: int, total: int) -> None:
+                import time
+
+                now = time.perf_counter()
+                clock.setdefault("start", now)  # the first call comes once compiling is done
+                rate = f"{done / (now - clock['start']):,.0f} paths/s" if done else ""
+                bar.update(task, completed=done, description="simulating", rate=rate)
+
+            ds = simulate(priors, paths, seed, horizon, chunk_paths=chunk_paths, prng=prng, progress=progress)
+        folder = write_run(ds, out, priors, overwrite=overwrite)
+        _summary(ds)
+        stdout.print(f"[green]wrote[/] {folder} ({paths:,} paths, {ds.attrs['run_seconds']:.1f} s simulating, "
+                  f"{ds.attrs['compile_seconds']:.1f} s compiling)")
+
+
+def _summary(ds) -> None:  # noqa: ANN001
+    """Survival at 4, 8 and the last quarter with +-SE, and median runway, per company."""
+    horizon = ds.sizes["quarter"]
+    marks = [q for q in (4, 8, horizon) if q <= horizon]
+    table = Table(title=f"survival by company ({ds.attrs['n_paths']:,} paths, seed {ds.attrs['seed']})")
+    table.add_column("company")
+    table.add_column("kind")
+    for q in dict.fromkeys(marks):
+        table.add_column(f"survival {q}q", justify="right")
+    table.add_column("median runway 4q", justify="right")
+    for c in ds.company.values:
+        row = [str(c), str(ds.kind.sel(company=c).values)]
+        for q in dict.fromkeys(marks):
+            p = float(ds.survival_prob.sel(company=c).isel(quarter=q - 1))
+            se = float(ds.survival_prob_se.sel(company=c).isel(quarter=q - 1))
+            row.append(f"{p:.1%} ± {se:.1%}")
+        runway = ds.runway_quarters.sel(company=c, quantile=0.5).isel(quarter=min(3, horizon - 1))
+        row.append("-" if not bool(np.isfinite(runway)) else ("100+ q" if float(runway) >= 100 else f"{float(runway):.1f} q"))
+        table.add_row(*row)
+    stdout.print(table)
 
 
 def _problem(file: Path, key: str, message: str):  # noqa: ANN202

@@ -67,7 +67,7 @@ def bin_index(x: jax.Array, edges: jax.Array) -> jax.Array:
 
     ``x`` (paths, *cells), ``edges`` (*cells, 4) as from :func:`pilot_edges`.
     """
-    m, s, lo, hi = (edges[..., i] for i in range(4))
+    m, s, lo, hi = (edges[None, ..., i] for i in range(4))
     y = jnp.arcsinh((x - m) / s)
     pos = jnp.floor((y - lo) / (hi - lo) * N_BINS).astype(jnp.int32) + 1
     return jnp.clip(pos, 0, N_BINS + 1)

@@ -179,6 +179,8 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     sens_outcomes: dict[str, list[np.ndarray]] = {"survived": [], "cumburn": []}
     sens_inputs: dict[str, list[np.ndarray]] = {}
     t_run = time.perf_counter()
+    if progress is not None:
+        progress(0, n_paths)
     for chunk in range(n_chunks):
         first = chunk * chunk_blocks
         aux = aux_for(first, edges, medges)
