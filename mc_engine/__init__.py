@@ -24,4 +24,14 @@ def compile_sampler(priors, block_size=None):  # noqa: ANN001, ANN201 - thin laz
     return _compile(priors, block_size or DEFAULT_BLOCK_SIZE)
 
 
-__all__ = ["Priors", "PriorError", "PriorWarning", "RunError", "compile_sampler", "load_priors", "open_run", "simulate", "__version__"]
+def write_report(run, previous=None, out=None, *, attribution_paths=None, progress=None):  # noqa: ANN001, ANN201
+    """Write the risk report of a run folder as HTML, PDF and JSON (see :func:`mc_engine.report.write_report`).
+
+    Imports matplotlib and jinja2 only when called.
+    """
+    from .report import write_report as _write_report
+
+    return _write_report(run, previous=previous, out=out, attribution_paths=attribution_paths, progress=progress)
+
+
+__all__ = ["Priors", "PriorError", "PriorWarning", "RunError", "compile_sampler", "load_priors", "open_run", "simulate", "write_report", "__version__"]

@@ -174,6 +174,43 @@ def run(
                   f"{ds.attrs['compile_seconds']:.1f} s compiling)")
 
 
+@app.command("rerun")
+def rerun(
+    run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by `mc-engine run`.")],
+    out: Annotated[Path | None, typer.Option(help="Also keep the rerun as a run folder here.")] = None,
+    tolerance: Annotated[float, typer.Option(min=0, help="Largest difference, in Monte Carlo standard errors, "
+                                                         "that another backend may show.")] = 4.0,
+) -> None:
+    """Rerun RUN from its manifest and compare: exit 0 if bit-for-bit identical or within Monte Carlo error."""
+    with _user_errors():
+        from .output.rerun import rerun as rerun_folder
+
+        comparison, _ = rerun_folder(run_folder, out=out, tolerance=tolerance)
+        for line in comparison.report():
+            stdout.print(line, highlight=False, markup=False, soft_wrap=True)
+    if not comparison.ok:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder, e.g. runs/baseline.")],
+    previous: Annotated[Path | None, typer.Option(help="Last quarter's run folder: adds the change and its "
+                                                       "attribution (priors / starting data / noise).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output path without suffix (default reports/<run>); writes "
+                                                  ".html, .pdf and .json.")] = None,
+    attribution_paths: Annotated[int | None, typer.Option(min=1, help="Paths of the attribution reruns "
+                                                                      "(default: the previous run's).")] = None,
+) -> None:
+    """Write the risk report of RUN as a self-contained HTML page and a PDF."""
+    with _user_errors():
+        from .report import write_report
+
+        files = write_report(run, previous=previous, out=out, attribution_paths=attribution_paths,
+                             progress=lambda line: err.print(line, highlight=False, markup=False))
+        stdout.print(f"[green]wrote[/] {files.html}, {files.pdf} and {files.data}")
+
+
 def _summary(ds) -> None:  # noqa: ANN001
     """Survival at 4, 8 and the last quarter with +-SE, and median runway, per company."""
     horizon = ds.sizes["quarter"]

@@ -147,7 +147,9 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
         raise ValueError(f"chunk_paths ({chunk_paths}) must be a multiple of the block size ({block_size})")
     chunk_blocks = max(1, min(chunk_paths // block_size, total_blocks))
     n_chunks = math.ceil(total_blocks / chunk_blocks)
-    thin = min(thin, n_paths, chunk_blocks * block_size)
+    # At most one key block: the thin sample (and the sketch pilot drawn from it) is then the same paths
+    # for every chunk size; capping at the chunk made both depend on chunk_paths when thin > block_size.
+    thin = min(thin, n_paths, block_size)
     nc, nv, nm = model.layout.n_companies, len(COMPANY_VARS), len(INDICES)
 
     def aux_for(first: int, edges: np.ndarray, medges: np.ndarray) -> dict[str, Any]:

@@ -8,10 +8,12 @@ raise one :class:`~mc_engine.errors.PriorError` listing them all.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import math
+import re
 import tomllib
 import warnings
 from collections.abc import Mapping
@@ -25,9 +27,10 @@ import numpy as np
 from .._params import DOMAIN_BOUNDS, REGIMES, ParamSpec
 from ..errors import PriorError, PriorWarning, Problem
 from ..model import KINDS, SECTIONS
+from ..model.state import DT
 from .copula import is_psd, nearest_correlation, spearman_to_pearson
 from .distributions import Dist, support
-from .specs import META_KEYS, FormError, is_spec, parse_form, to_dist
+from .specs import META_KEYS, FormError, is_spec, parse_form, show_value, to_dist
 
 TOP_KEYS: tuple[str, ...] = (
     "include",
@@ -150,18 +153,66 @@ class Priors:
 # --------------------------------------------------------------------------- reading and merging
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of tables and lists a prior file may have (the schema needs 5)."""
+
+
 def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """Parse one file. A file that cannot be read is blamed on the ``include`` that names it."""
+    where = (chain[-1], "include") if chain else (path, "")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        where = f" (included from {chain[-1]})" if chain else ""
-        raise PriorError(Problem(path, "", f"file not found{where}")) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PriorError(Problem(path, "", f"cannot read file: {exc}")) from None
+        included = f" (included from {chain[-1]})" if chain else ""
+        raise PriorError(Problem(*where, f"{path}: file not found{included}")) from None
+    except (OSError, ValueError) as exc:  # a folder, no permission, a NUL in the name
+        raise PriorError(Problem(*where, f"cannot read {path}: {exc}")) from None
+    try:
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() does
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PriorError(Problem(path, "", f"not UTF-8 text: invalid byte at line {line}; save the file as "
+                                           "UTF-8")) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PriorError(Problem(path, "", f"TOML syntax error: {exc}")) from None
+        raise PriorError(Problem(path, "", f"TOML syntax error: {exc}{_syntax_context(text, str(exc))}")) from None
+    except RecursionError:
+        lines = text.splitlines()
+        deep = next((i for i, ln in enumerate(lines, 1) if max(ln.count("["), ln.count("{")) > MAX_DEPTH), None)
+        at = f" at line {deep}" if deep else ""
+        raise PriorError(Problem(path, "", f"lists or inline tables nested too deeply{at}; prior files nest at "
+                                           f"most {MAX_DEPTH} levels")) from None
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]#]+?)\s*\]\]?\s*(?:#.*)?$")
+
+
+def _syntax_context(text: str, message: str) -> str:
+    """`` (in [table])`` for the table header in force at the line a TOML error names, if any."""
+    match = re.search(r"at line (\d+)", message)
+    if not match:
+        return ""
+    table = ""
+    for line in text.splitlines()[: int(match.group(1)) - 1]:
+        header = _HEADER.match(line)
+        if header:
+            table = header.group(1)
+    return f" (in [{table}])" if table else ""
+
+
+def _too_deep(node: Any) -> Key | None:
+    """The key path of the first table or list nested more than :data:`MAX_DEPTH` levels, if any."""
+    stack: list[tuple[Any, Key, int]] = [(node, (), 0)]
+    while stack:
+        item, key, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return key
+        if isinstance(item, dict):
+            stack.extend((v, (*key, str(k)), depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, key, depth + 1) for v in item)
+    return None
 
 
 def _mark(node: Any, key: Key, file: Path, origin: dict[Key, Path]) -> None:
@@ -194,16 +245,25 @@ def _merge(base: dict, base_origin: dict[Key, Path], over: dict, over_origin: di
 
 def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path]) -> tuple[dict, dict[Key, Path]]:
     """Read ``path`` and its includes; return the merged tree and the file of every key path."""
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise PriorError(Problem(chain[-1] if chain else path, "include" if chain else "",
+                                 f"cannot resolve {path}: {exc}")) from None
     if path in chain:
         cycle = " -> ".join(str(p) for p in (*chain[chain.index(path) :], path))
         raise PriorError(Problem(chain[-1], "include", f"include cycle: {cycle}; remove one of these includes"))
     raw = _read_toml(path, chain)
+    deep = _too_deep(raw)
+    if deep is not None:
+        shown = _dotted(deep[: MAX_DEPTH // 4]) + "..."
+        raise PriorError(Problem(path, shown, f"nested more than {MAX_DEPTH} levels deep; prior files nest tables "
+                                              f"and lists at most {MAX_DEPTH} levels"))
     includes = raw.pop("include", [])
     if isinstance(includes, str):
         includes = [includes]
-    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        raise PriorError(Problem(path, "include", f"must be a file path or a list of them (got {includes!r})"))
+    if not isinstance(includes, list) or not all(isinstance(i, str) and i.strip() for i in includes):
+        raise PriorError(Problem(path, "include", f"must be a file path or a list of them (got {show_value(includes)})"))
     merged: dict[str, Any] = {}
     origin: dict[Key, Path] = {(): path}
     for inc in includes:
@@ -214,6 +274,11 @@ def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path]) -> tuple[
     _merge(merged, origin, raw, mine, ())
     files.append(path)
     return merged, origin
+
+
+def _dotted(key: Key) -> str:
+    """A key path as TOML writes it: ``companies."a.b".cash0``; parts other than bare keys are quoted."""
+    return ".".join(k if re.fullmatch(r"[A-Za-z0-9_\-\[\]]+", k) else json.dumps(k, ensure_ascii=False) for k in key)
 
 
 # --------------------------------------------------------------------------- validation
@@ -237,7 +302,7 @@ class _Checker:
 
     def problem(self, key: Key, message: str, file_key: Key | None = None) -> None:
         """Record a problem at ``key``; ``file_key`` picks the file to blame when it differs from ``key``'s."""
-        self.problems.append(Problem(self.file_of(file_key or key), ".".join(key), message))
+        self.problems.append(Problem(self.file_of(file_key or key), _dotted(key), message))
 
     def table(self, key: Key, required: bool = True) -> dict[str, Any]:
         node: Any = self.tree
@@ -248,7 +313,7 @@ class _Checker:
                 self.problem(key, "missing table")
             return {}
         if not isinstance(node, dict):
-            self.problem(key, f"must be a table (got {node!r})")
+            self.problem(key, f"must be a table (got {show_value(node)})")
             return {}
         return node
 
@@ -258,6 +323,26 @@ class _Checker:
                 near = _closest(k, allowed)
                 hint = f" (did you mean '{near}'?)" if near else ""
                 self.problem((*key, k), f"unknown key '{k}'{hint}; allowed here: {', '.join(sorted(allowed))}")
+
+    def check_meta(self, key: Key, node: dict[str, Any]) -> None:
+        """``source`` and ``note`` must be text, ``as_of`` a date, ``unknown`` true or false."""
+        for field, val in node.items():
+            if field in ("source", "note") and not isinstance(val, str):
+                self.problem((*key, field), f"must be text (got {show_value(val)})")
+            elif field == "as_of" and key and (not isinstance(val, dt.date) or isinstance(val, dt.datetime)):
+                self.problem((*key, field), f"must be a date like 2026-06-30 (got {show_value(val)})")
+            elif field == "unknown" and key and not isinstance(val, bool):
+                self.problem((*key, field), f"must be true or false (got {show_value(val)})")
+
+    def all_meta(self) -> None:
+        """:meth:`check_meta` on every table of the tree (inputs are checked by their own form)."""
+        stack: list[tuple[Key, Any]] = [((), self.tree)]
+        while stack:
+            key, node = stack.pop()
+            if not isinstance(node, dict) or (key and is_spec(node)):
+                continue
+            self.check_meta(key, node)
+            stack.extend(((*key, k), v) for k, v in reversed(node.items()))
 
     # -- sources -------------------------------------------------------------------------------------
 
@@ -296,14 +381,17 @@ class _Checker:
             fix = "" if dist.family == "point" else f"; add bounds = [{lo:g}, {hi:g}] or use a family that stays inside"
             self.problem(key, f"{what} is outside what {spec.name} allows: {allowed}{fix}")
             return None
+        numeric = _float32_problem(dist, spec)
+        if numeric:
+            self.problem(key, numeric)
+            return None
         source = self.inherited(key, form.source, "source")
         as_of = self.inherited(key, form.as_of, "as_of")
         if self.require_sources and (not source or as_of is None):
             missing = " and ".join(n for n, v in (("source", source), ("as_of", as_of)) if not v)
             self.problem(key, f"no {missing}; add source = \"...\" and as_of = YYYY-MM-DD to it or an enclosing table")
-        if as_of is not None and not isinstance(as_of, dt.date):
-            self.problem(key, f"as_of must be a date like 2026-06-30 (got {as_of!r})")
-            as_of = None
+        if as_of is not None and (not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime)):
+            as_of = None  # a bad enclosing as_of is reported once, by check_meta
         return Input(
             name=name or ".".join(key),
             dist=dist,
@@ -343,11 +431,12 @@ class _Checker:
         values = node.get("value") if isinstance(node, dict) else node
         if isinstance(node, dict):
             self.unknown_keys(key, node, {"value"} | META_KEYS)
-        if not isinstance(values, list) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in values
-        ):
-            self.problem(key, f"must be a list of finite numbers >= 0 ({spec.units}, one per year) (got {values!r})")
+        if not isinstance(values, list) or not all(_finite(v) and v >= 0 for v in values):
+            self.problem(key, f"must be a list of numbers in [0, {F32_LIMIT:g}] ({spec.units}, one per year) "
+                              f"(got {show_value(values)})")
             return
+        if isinstance(node, dict):
+            self.check_meta(key, node)
         own = node.get("source") if isinstance(node, dict) else None
         if self.require_sources and not self.inherited(key, own, "source"):
             self.problem(key, "no source; add source = \"...\" and as_of = YYYY-MM-DD to it or an enclosing table")
@@ -371,16 +460,18 @@ class _Checker:
         if not table:
             self.problem(("companies",), "no companies: add at least one [companies.<id>] table")
         companies: list[Company] = []
+        used: set[tuple[str, str]] = set()
         for cid, body in table.items():
             key = ("companies", cid)
             if cid in META_KEYS:
                 continue
             if not isinstance(body, dict):
-                self.problem(key, f"must be a table (got {body!r})")
+                self.problem(key, f"must be a table (got {show_value(body)})")
                 continue
             kind = body.get("kind")
-            if kind not in KINDS:
-                self.problem((*key, "kind"), f"unknown company kind {kind!r}; allowed: {', '.join(KINDS)}")
+            if not isinstance(kind, str) or kind not in KINDS:
+                what = "missing" if kind is None else f"unknown company kind {show_value(kind)}"
+                self.problem((*key, "kind"), f"{what}; allowed: {', '.join(KINDS)}")
                 continue
             specs = KINDS[kind]
             self.unknown_keys(key, body, {s.name for s in specs} | set(COMPANY_META) | META_KEYS)
@@ -389,6 +480,7 @@ class _Checker:
                 if spec.name in body:
                     self.param((*key, spec.name), body[spec.name], spec, out, schedules=schedules)
                 elif spec.name in defaults:
+                    used.add((kind, spec.name))
                     self.param(("kinds", kind, spec.name), defaults[spec.name], spec, out,
                                name=(*key, spec.name), schedules=schedules)
                 else:
@@ -398,23 +490,26 @@ class _Checker:
             backer = body.get("backer")
             for field, val in (("name", name), ("backer", backer)):
                 if val is not None and not isinstance(val, str):
-                    self.problem((*key, field), f"must be text (got {val!r})")
+                    self.problem((*key, field), f"must be text (got {show_value(val)})")
             companies.append(Company(cid, str(name), kind, backer if isinstance(backer, str) else None))
         for kind, body in kinds.items():
             if kind in KINDS and isinstance(body, dict):
                 self.unknown_keys(("kinds", kind), body, {s.name for s in KINDS[kind]} | META_KEYS)
+                for spec in KINDS[kind]:  # a default no company uses is checked too: it may be used later
+                    if spec.name in body and (kind, spec.name) not in used:
+                        self.param(("kinds", kind, spec.name), body[spec.name], spec, {}, schedules={})
         return tuple(companies)
 
     def probability_row(self, key: Key, node: Any) -> np.ndarray | None:
         if not isinstance(node, dict):
-            self.problem(key, f"must be a table {{ boom = ..., normal = ..., winter = ... }} (got {node!r})")
+            self.problem(key, f"must be a table {{ boom = ..., normal = ..., winter = ... }} (got {show_value(node)})")
             return None
         self.unknown_keys(key, node, set(REGIMES) | META_KEYS)
         row = []
         for regime in REGIMES:
             v = node.get(regime)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
-                self.problem((*key, regime), f"must be a probability in [0, 1] (got {v!r})")
+                self.problem((*key, regime), f"must be a probability in [0, 1] (got {show_value(v)})")
                 return None
             row.append(float(v))
         if abs(sum(row) - 1) > 1e-6:
@@ -450,7 +545,7 @@ class _Checker:
                 self.problem(key, f"unknown company '{client}'; companies: {', '.join(ids)}")
                 continue
             if not isinstance(row, dict):
-                self.problem(key, f"must be a table of host = share (got {row!r})")
+                self.problem(key, f"must be a table of host = share (got {show_value(row)})")
                 continue
             for host, share in row.items():
                 if host in META_KEYS:
@@ -461,7 +556,7 @@ class _Checker:
                 elif kind_of[host] == "lab" or host == client:
                     self.problem(hkey, f"'{host}' cannot host compute: hosts must be neoclouds or hyperscalers")
                 elif isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
-                    self.problem(hkey, f"must be a share in [0, 1] (got {share!r})")
+                    self.problem(hkey, f"must be a share in [0, 1] (got {show_value(share)})")
                 else:
                     w[ids.index(client), ids.index(host)] = float(share)
             total = w[ids.index(client)].sum()
@@ -481,7 +576,7 @@ class _Checker:
         self.unknown_keys(key, table, {"inputs", "matrix"} | META_KEYS)
         names, matrix = table.get("inputs"), table.get("matrix")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            self.problem((*key, "inputs"), f"must be a list of input names (got {names!r})")
+            self.problem((*key, "inputs"), f"must be a list of input names (got {show_value(names)})")
             return None
         if len(set(names)) != len(names):
             self.problem((*key, "inputs"), "names an input twice")
@@ -495,7 +590,7 @@ class _Checker:
                 self.problem((*key, "inputs"), f"'{n}' is a point value; only uncertain inputs can be correlated")
         try:
             m = np.array(matrix, dtype=float)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             self.problem((*key, "matrix"), "must be a square list of lists of numbers")
             return None
         k = len(names)
@@ -526,6 +621,124 @@ class _Checker:
                 stacklevel=4,
             )
         return Correlation(tuple(names), m, pearson, distance)
+
+
+# --------------------------------------------------------------------------- float32 reach
+
+F32_LIMIT = 1e15
+"""Largest magnitude of any prior number or draw. The simulation runs in float32 (largest 3.4e38) and
+squares and multiplies inputs (a triangular quantile squares its width): 1e15 (USD 1e24 in USD bn) keeps
+every such product finite, far above any real figure."""
+F32_TINY = 1e-15
+"""Smallest draw of a ``positive`` parameter: its reciprocal (durations divide) stays below F32_LIMIT."""
+UNIT_GAP = 1e-6
+"""Least distance of a ``unit_open`` draw from 0 and 1: float32 steps by 6e-8 just below 1, and logit(u)
+of the utilisation must stay finite."""
+AT_LEAST_A_QUARTER: dict[str, str] = {
+    "tenor": "debt * dt / tenor matures each quarter: a shorter tenor repays more than the debt",
+    "useful_life": "the fleet retires at dt / useful_life a quarter: a shorter life retires more than the fleet",
+}
+"""Durations (years) the model turns into a share per quarter, ``dt / x``: they must be at least one quarter."""
+Z_REACH = 8.0
+"""Normal scores the sampler may reach (float32 normals stay within about 5.5; a copula mixes several)."""
+U_EDGE = 2.0**-24
+"""Smallest probability the float32 quantile function is evaluated at (it clips u to [2**-24, 1 - 2**-24])."""
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 709.0 else math.inf
+
+
+def _beta_reach(a: float, b: float) -> tuple[float, float]:
+    """Extreme float32 draws of Beta(a, b) on [0, 1], from the tails ``I_y(a, b) ~ y**a / (a B(a, b))``."""
+    log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    low = _exp((math.log(U_EDGE) + math.log(a) + log_beta) / a)
+    gap = _exp((math.log(U_EDGE) + math.log(b) + log_beta) / b)
+    return min(low, 1.0), max(1.0 - gap, 0.0)
+
+
+def _reach(dist: Dist) -> tuple[float, float]:
+    """The smallest and largest values the float32 sampler can draw from ``dist`` (a float64 estimate).
+
+    Normal and lognormal reach ``Z_REACH`` sd; bounded families their quantiles at ``U_EDGE`` (a
+    triangular with its mode at an end, and any distribution clipped to a finite bound, reach the end
+    exactly); then clipped to the bounds.
+    """
+    p = dist.params
+    family = dist.family
+    if family == "point":
+        return p[0], p[0]
+    if family == "normal":
+        lo, hi = p[0] - Z_REACH * p[1], p[0] + Z_REACH * p[1]
+    elif family == "lognormal":
+        lo, hi = _exp(p[0] - Z_REACH * p[1]), _exp(p[0] + Z_REACH * p[1])
+    elif family == "uniform":
+        lo, hi = p[0] + U_EDGE * (p[1] - p[0]), p[1] - U_EDGE * (p[1] - p[0])
+    elif family == "triangular":
+        width = p[2] - p[0]
+        lo = p[0] + math.sqrt(U_EDGE * width * (p[1] - p[0])) if p[1] > p[0] else p[0]
+        hi = p[2] - math.sqrt(U_EDGE * width * (p[2] - p[1])) if p[2] > p[1] else p[2]
+    elif family in ("beta", "pert"):
+        if family == "beta":
+            a, b, start, end = p
+        else:
+            start, mode, end, lamb = p
+            a = 1 + lamb * (mode - start) / (end - start)
+            b = 1 + lamb * (end - mode) / (end - start)
+        y_lo, y_hi = _beta_reach(a, b)
+        lo, hi = start + (end - start) * y_lo, start + (end - start) * y_hi
+    elif family == "mixture":
+        ends = [_reach(c) for c in dist.components]
+        lo, hi = min(e[0] for e in ends), max(e[1] for e in ends)
+    else:
+        raise ValueError(f"unknown family {family!r}")
+    return max(lo, dist.bounds[0]), min(hi, dist.bounds[1])
+
+
+def _numbers(dist: Dist) -> list[float]:
+    out = [*dist.params, *(b for b in dist.bounds if math.isfinite(b))]
+    for c in dist.components:
+        out += _numbers(c)
+    return out
+
+
+def _float32_problem(dist: Dist, spec: ParamSpec) -> str | None:
+    """Why the float32 simulation could not draw finite, in-domain values of ``spec`` from ``dist``, if so.
+
+    Every number must lie within +-``F32_LIMIT`` and so must every draw; a ``positive`` parameter's draws
+    must be at least ``F32_TINY``; a ``unit_open`` one's at least ``UNIT_GAP`` away from 0 and 1. Bounds
+    must overlap where the prior lives.
+    """
+    what = f"value {dist.params[0]:g}" if dist.family == "point" else f"the {dist.family} prior"
+    big = [x for x in _numbers(dist) if abs(x) > F32_LIMIT]
+    if big:
+        return (f"number {big[0]:g} is too large: the simulation runs in float32 and takes numbers within "
+                f"+-{F32_LIMIT:g} (use inf for an open bound)")
+    lo, hi = _reach(dist)
+    if lo > hi:
+        free_lo, free_hi = _reach(dataclasses.replace(dist, bounds=(-math.inf, math.inf)))
+        return (f"bounds = [{dist.bounds[0]:g}, {dist.bounds[1]:g}] leave out all of {what}, which draws from "
+                f"[{free_lo:g}, {free_hi:g}]")
+    if not (lo >= -F32_LIMIT and hi <= F32_LIMIT):
+        return (f"{what} reaches [{lo:g}, {hi:g}]; the simulation runs in float32 and draws must stay within "
+                f"+-{F32_LIMIT:g}: narrow it or add bounds")
+    if spec.domain == "positive" and lo < F32_TINY:
+        return (f"{what} can draw {lo:g}, but {spec.name} must be > 0 and, in the float32 simulation, at least "
+                f"{F32_TINY:g}; raise its lower end (or bound) above 0 or use a lognormal")
+    if spec.name in AT_LEAST_A_QUARTER and lo < DT:
+        return (f"{what} can draw {lo:g} {spec.units}, below one quarter ({DT:g} {spec.units}): "
+                f"{AT_LEAST_A_QUARTER[spec.name]}; narrow it or add bounds = [{DT:g}, inf]")
+    if spec.domain == "unit_open" and (lo < UNIT_GAP or hi > 1 - UNIT_GAP):
+        edge = lo if lo < UNIT_GAP else hi
+        return (f"{what} can draw {edge:.9g}, which float32 rounds to (or too near) 0 or 1; {spec.name} must be "
+                f"strictly between 0 and 1, at least {UNIT_GAP:g} from each: keep lo > 0 and hi < 1, or use a "
+                "beta with both shapes > 1")
+    return None
+
+
+def _finite(v: Any) -> bool:
+    """A number (not a bool) within +-F32_LIMIT; a 400-digit TOML integer is not."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= F32_LIMIT
 
 
 def _closest(word: str, options: set[str]) -> str | None:
@@ -574,11 +787,11 @@ def load_priors(path: str | Path, *, require_sources: bool = True) -> Priors:
 
     as_of = tree.get("as_of")
     if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
-        check.problem(("as_of",), f"must be a date like 2026-06-30: the simulation starts the quarter after (got {as_of!r})")
+        check.problem(("as_of",), f"must be a date like 2026-06-30: the simulation starts the quarter after (got {show_value(as_of)})")
         as_of = dt.date(1970, 1, 1)
     for field in ("name", "description"):
         if field in tree and not isinstance(tree[field], str):
-            check.problem((field,), f"must be text (got {tree[field]!r})")
+            check.problem((field,), f"must be text (got {show_value(tree[field])})")
 
     inputs: dict[str, Input] = {}
     schedules: dict[str, tuple[float, ...]] = {}
@@ -587,9 +800,10 @@ def load_priors(path: str | Path, *, require_sources: bool = True) -> Priors:
     companies = check.companies(inputs, schedules)
     initial, transition = check.regime()
     w = check.counterparty(companies)
+    check.all_meta()
     correlation = check.correlation(inputs) if not check.problems else None
     if check.problems:
-        raise PriorError(check.problems)
+        raise PriorError(list(dict.fromkeys(check.problems)))
 
     for array in (initial, transition, w):
         array.setflags(write=False)

@@ -50,6 +50,13 @@ class _Form(BaseModel):
 class PointForm(_Form):
     value: Finite
 
+    @model_validator(mode="after")
+    def _inside_bounds(self) -> PointForm:
+        if self.bounds is not None and not self.bounds[0] <= self.value <= self.bounds[1]:
+            raise ValueError(f"value = {self.value:g} lies outside its own bounds = [{self.bounds[0]:g}, "
+                             f"{self.bounds[1]:g}]")
+        return self
+
     def params(self) -> tuple[float, ...]:
         return (self.value,)
 
@@ -172,30 +179,42 @@ def is_spec(node: object) -> bool:
     return isinstance(node, dict) and bool(SPEC_KEYS & node.keys())
 
 
-def _describe_pydantic(err: dict[str, Any], form: type[_Form]) -> tuple[str, str]:
+def show_value(value: object, limit: int = 60) -> str:
+    """``repr`` of a bad value for a message, shortened (a 400-digit integer need not fill the screen)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + " ..."
+
+
+def _describe_pydantic(err: dict[str, Any], form: type[_Form], node: dict[str, Any]) -> tuple[str, str]:
     """(sub-key, message) for one pydantic error, in the project's words."""
     loc = [str(x) for x in err.get("loc", ())]
     sub = ".".join(loc)
     kind = err.get("type", "")
     given = err.get("input")
+    if loc and loc[0] == "components" and (len(loc) == 1 or kind in ("too_short", "list_type")):
+        return "components", f"must be a list of at least 2 tables, each with a weight (got {show_value(given)})"
+    if loc[:1] == ["components"] and len(loc) == 2:
+        return f"components[{loc[1]}]", f"must be a table with a weight and a value, ci90 or dist (got {show_value(given)})"
+    if loc and loc[0] in ("bounds", "ci90") and kind == "missing":  # a list of one number
+        loc, sub, kind, given = loc[:1], loc[0], "too_short", node.get(loc[0])
     if kind == "extra_forbidden":
         allowed = sorted(k for k in form.model_fields if k != "weight")
         return sub, f"unknown key '{loc[-1]}'; allowed here: {', '.join(allowed)}"
     if kind == "missing":
         return sub, f"missing key '{loc[-1]}'"
     if kind == "greater_than":
-        return sub, f"must be > {err['ctx']['gt']:g} (got {given!r})"
+        return sub, f"must be > {err['ctx']['gt']:g} (got {show_value(given)})"
     if kind == "finite_number":
-        return sub, f"must be a finite number (got {given!r})"
+        return sub, f"must be a finite number (got {show_value(given)})"
     if kind in ("float_type", "float_parsing", "int_type", "int_parsing"):
-        return sub, f"must be a number (got {given!r})"
+        return sub, f"must be a number (got {show_value(given)})"
     if kind in ("tuple_type", "too_short", "too_long", "list_type"):
-        return sub, f"must be a list [lo, hi] of two numbers (got {given!r})"
+        return sub, f"must be a list [lo, hi] of two numbers (got {show_value(given)})"
     if kind in ("date_type", "date_parsing", "date_from_datetime_parsing"):
-        return sub, f"must be a date like 2026-06-30 (got {given!r})"
+        return sub, f"must be a date like 2026-06-30 (got {show_value(given)})"
     if kind == "value_error":
         return sub, str(err.get("msg", "")).removeprefix("Value error, ")
-    return sub, f"{err.get('msg', 'invalid')} (got {given!r})"
+    return sub, f"{err.get('msg', 'invalid')} (got {show_value(given)})"
 
 
 class FormError(ValueError):
@@ -213,14 +232,14 @@ def parse_form(node: object) -> _Form:
         FormError: with sub-keys relative to the value.
     """
     if isinstance(node, bool) or not isinstance(node, int | float | dict):
-        raise FormError([("", f"expected a number or a table with value, ci90 or dist (got {node!r})")])
+        raise FormError([("", f"expected a number or a table with value, ci90 or dist (got {show_value(node)})")])
     if not isinstance(node, dict):
         node = {"value": node}
     if "dist" in node:
         family = node["dist"]
-        if family not in FORMS:
+        if not isinstance(family, str) or family not in FORMS:
             raise FormError(
-                [("dist", f"unknown distribution family {family!r}; allowed: {', '.join(FAMILIES)}")]
+                [("dist", f"unknown distribution family {show_value(family)}; allowed: {', '.join(FAMILIES)}")]
             )
         form = FORMS[family]
     elif "ci90" in node:
@@ -232,7 +251,7 @@ def parse_form(node: object) -> _Form:
     try:
         return form.model_validate(node)
     except ValidationError as exc:
-        raise FormError([_describe_pydantic(e, form) for e in exc.errors()]) from None
+        raise FormError([_describe_pydantic(e, form, node) for e in exc.errors()]) from None
 
 
 def to_dist(form: _Form) -> Dist:

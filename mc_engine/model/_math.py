@@ -8,9 +8,9 @@ import jax.numpy as jnp
 
 def pick(values: jax.Array, regime: jax.Array) -> jax.Array:
     """Select the regime's value: (paths, 3) -> (paths,), or (paths, c, 3) -> (paths, c)."""
-    if values.ndim == 2:
-        return jnp.take_along_axis(values, regime[:, None], axis=1)[:, 0]
-    return jnp.take_along_axis(values, regime[:, None, None], axis=2)[..., 0]
+    # A select chain, not a gather: gathers are ~10x slower on CPU and this runs every quarter.
+    r = regime if values.ndim == 2 else regime[:, None]
+    return jnp.where(r == 0, values[..., 0], jnp.where(r == 1, values[..., 1], values[..., 2]))
 
 
 def plan_log_growth(g0: jax.Array, g_inf: jax.Array, lam: jax.Array, t: jax.Array, dt: float) -> jax.Array:

@@ -129,12 +129,15 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         p = counts[:, i, :].T / n
         ds[name] = (("company", "quarter"), p, {"units": "1", "long_name": long, "cell_methods": "quarter: point"})
         ds[f"{name}_se"] = (("company", "quarter"), np.sqrt(p * (1 - p) / n),
-                            {"units": "1", "long_name": f"Monte Carlo standard error of {name}"})
+                            {"units": "1", "long_name": f"Monte Carlo standard error of {name}",
+                             "cell_methods": "quarter: point"})
     alive = counts[:, 0, :].T
-    ds["n_alive"] = (("company", "quarter"), alive.astype(np.int64), {"units": "1", "long_name": "paths alive"})
+    ds["n_alive"] = (("company", "quarter"), alive.astype(np.int64), {"units": "1", "long_name": "paths alive",
+                                                                     "cell_methods": "quarter: point"})
     new_defaults = np.diff(np.concatenate([np.zeros((len(companies), 1)), counts[:, 1, :].T], axis=1), axis=1)
     ds["default_quarter"] = (("company", "quarter"), new_defaults / n,
-                             {"units": "1", "long_name": "probability of defaulting in this quarter"})
+                             {"units": "1", "long_name": "probability of defaulting in this quarter",
+                              "cell_methods": "quarter: sum"})
 
     q = quantiles_from_histogram(raw.hist, raw.edges, raw.extremes[:, 0], raw.extremes[:, 1], qs)  # (T,C,V,Q)
     q = q[:, order]
@@ -155,27 +158,34 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         name, long = MARKET_NAMES[key]
         ds[name] = (("quarter", "quantile"), mq[:, m, :].astype(np.float32),
                     {"units": "1", "long_name": long, "cell_methods": "quarter: point (quantiles over paths)"})
-        ds[f"{name}_mean"] = (("quarter",), raw.msums[:, 0, m] / n, {"units": "1", "long_name": f"mean {long}"})
+        ds[f"{name}_mean"] = (("quarter",), raw.msums[:, 0, m] / n, {"units": "1", "long_name": f"mean {long}",
+                                                                      "cell_methods": "quarter: point"})
     ds["regime_prob"] = (("quarter", "regime"), raw.regime / n,
-                         {"units": "1", "long_name": "probability of each market regime in the quarter"})
+                         {"units": "1", "long_name": "probability of each market regime in the quarter",
+                          "cell_methods": "quarter: point"})
 
     hs = raw.horizon_stats
     cum_q = quantiles_from_histogram(hs["hist"], hs["edges"], hs["extremes"][0], hs["extremes"][1], qs)[order]
     var95, cvar95 = tail_mean_from_histogram(hs["hist"][:, 0], hs["edges"][:, 0], hs["extremes"][0][:, 0],
                                              hs["extremes"][1][:, 0], 0.95)
     ds["cumulative_burn"] = (("company", "quantile"), (cum_q[:, 0] * USD_PER_BN).astype(np.float32),
-                             {"units": "USD", "long_name": "cumulative burn to the horizon or exit"})
+                             {"units": "USD", "long_name": "cumulative burn to the horizon or exit",
+                              "cell_methods": "time: sum (quantiles over paths)"})
     ds["raised"] = (("company", "quantile"), (cum_q[:, 1] * USD_PER_BN).astype(np.float32),
-                    {"units": "USD", "long_name": "amount raised (rounds and rescues) by the horizon"})
+                    {"units": "USD", "long_name": "amount raised (rounds and rescues) by the horizon",
+                     "cell_methods": "time: sum (quantiles over paths)"})
     ds["burn_var_95"] = (("company",), var95[order] * USD_PER_BN,
-                         {"units": "USD", "long_name": "95% value at risk of cumulative burn"})
+                         {"units": "USD", "long_name": "95% value at risk of cumulative burn",
+                          "cell_methods": "time: sum"})
     ds["burn_cvar_95"] = (("company",), cvar95[order] * USD_PER_BN,
                           {"units": "USD", "long_name": "95% conditional value at risk (expected shortfall) of "
-                                                        "cumulative burn"})
+                                                        "cumulative burn", "cell_methods": "time: sum"})
     ds["funding_rounds"] = (("company",), hs["rounds_mean"][order],
-                            {"units": "1", "long_name": "expected number of funding rounds by the horizon"})
+                            {"units": "1", "long_name": "expected number of funding rounds by the horizon",
+                             "cell_methods": "time: sum (mean over paths)"})
     ds["down_round_prob"] = (("company",), hs["down_round_prob"][order],
-                             {"units": "1", "long_name": "probability of at least one down round by the horizon"})
+                             {"units": "1", "long_name": "probability of at least one down round by the horizon",
+                              "cell_methods": "time: maximum"})
 
     names = list(raw.sens_inputs)
     if names:
@@ -185,30 +195,39 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         ds = ds.assign_coords(input=("input", names, {"long_name": "scenario input"}))
         ds["sensitivity"] = (("input", "company"), spearman_matrix(x, survived),
                              {"units": "1", "long_name": "Spearman correlation of the input with survival at "
-                                                         "the horizon", "sample_paths": int(x.shape[0])})
+                                                         "the horizon", "sample_paths": int(x.shape[0]),
+                              "cell_methods": "time: point"})
         ds["sensitivity_burn"] = (("input", "company"), spearman_matrix(x, burned),
                                   {"units": "1", "long_name": "Spearman correlation of the input with cumulative "
-                                                              "burn", "sample_paths": int(x.shape[0])})
+                                                              "burn", "sample_paths": int(x.shape[0]),
+                                   "cell_methods": "time: sum"})
 
     thin = raw.thin
     n_thin = thin["cash"].shape[1]
     ds = ds.assign_coords(path=("path", np.arange(n_thin), {"long_name": "path index (thin sample)"}))
     for var in ("cash", "burn", "revenue", "runway", "debt"):
         out_name, long, units, scale = COMPANY_META[var]
+        long = long.replace(" among companies still alive", "").replace(" among alive", "")
         ds[f"path_{out_name}"] = (("path", "quarter", "company"),
                                   (np.transpose(thin[var], (1, 0, 2))[:, :, order] * scale).astype(np.float32),
-                                  {"units": units, "long_name": f"{long} (thin sample of raw paths)".replace(
-                                      " among companies still alive", "")})
+                                  {"units": units, "long_name": f"{long} (thin sample of raw paths)",
+                                   "cell_methods": "quarter: sum" if var in FLOWS else "quarter: point"})
     ds["path_status"] = (("path", "quarter", "company"), np.transpose(thin["status"], (1, 0, 2))[:, :, order]
                          .astype(np.int8), {"units": "1", "long_name": "0 alive, 1 defaulted, 2 acquired",
                                             "flag_values": [0, 1, 2],
-                                            "flag_meanings": "alive defaulted acquired"})
+                                            "flag_meanings": "alive defaulted acquired",
+                                            "cell_methods": "quarter: point"})
     ds["path_regime"] = (("path", "quarter"), thin["regime"].T.astype(np.int8),
-                         {"units": "1", "long_name": "market regime (0 boom, 1 normal, 2 winter)"})
+                         {"units": "1", "long_name": "market regime (0 boom, 1 normal, 2 winter)",
+                          "cell_methods": "quarter: point"})
     for key in INDICES:
         name, long = MARKET_NAMES[key]
-        ds[f"path_{name}"] = (("path", "quarter"), thin[key].T.astype(np.float32), {"units": "1", "long_name": long})
+        ds[f"path_{name}"] = (("path", "quarter"), thin[key].T.astype(np.float32),
+                              {"units": "1", "long_name": long, "cell_methods": "quarter: point"})
 
+    # One time unit for the quarters and their bounds (CF), so a plain ``to_netcdf`` writes them alike.
+    for name in ("quarter", "quarter_bounds"):
+        ds.variables[name].encoding.update(units="days since 1970-01-01", calendar="proleptic_gregorian")
     devices = jax.devices()
     ds.attrs = {
         "title": f"mc_engine run of priors '{priors.name}'",
