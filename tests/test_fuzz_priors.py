@@ -217,11 +217,12 @@ PARAM_KEYS = ("value", "mean", "sd", "median", "mu", "sigma", "alpha", "beta", "
 
 
 @st.composite
-def forms(draw, depth: int = 0, tidy: bool = False) -> Any:
+def forms(draw, depth: int = 0, tidy: bool = False, unit: bool = False) -> Any:
     """A distribution table: a well-formed family with random (often extreme) numbers, sometimes broken."""
     if tidy:
         family = draw(st.sampled_from([*FAMILIES, "ci90"]))
-        num = draw(st.sampled_from([st.floats(-5, 5), st.floats(0.01, 5), magnitudes]))
+        num = draw(st.sampled_from([st.floats(0, 1)] * 3 + [magnitudes] if unit else
+                                   [st.floats(-5, 5), st.floats(0.01, 5), magnitudes]))
     else:
         family = draw(st.sampled_from([*FAMILIES, "ci90", "gamma", "", "Normal"]))
         num = draw(st.sampled_from([numbers, positive_numbers, st.floats(-5, 5), magnitudes]))
@@ -359,7 +360,8 @@ def mutated_trees(draw) -> dict[str, Any]:
             node = tree[section]
             for k in middle:
                 node = node[k]
-            node[last] = draw(forms(tidy=True))
+            domain = _spec_of(".".join((section, *middle, last))).domain
+            node[last] = draw(forms(tidy=True, unit=domain in ("prob", "unit_open")))
         if draw(st.integers(0, 3)) == 0:
             tree["correlation"] = draw(correlations(tree))
         return tree

@@ -70,8 +70,9 @@ class Accumulator:
     mhist: np.ndarray | None = None
     extremes: np.ndarray | None = None
     mextremes: np.ndarray | None = None
-    sums: list[np.ndarray] = field(default_factory=list)
-    msums: list[np.ndarray] = field(default_factory=list)
+    sums: np.ndarray | None = None  # float64 running totals, blocks added one at a time in block order
+    msums: np.ndarray | None = None
+    blocks_left: int = 0
     regime: np.ndarray | None = None
     final: dict[str, list[np.ndarray]] = field(default_factory=dict)
     sens_inputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
@@ -88,8 +89,17 @@ class Accumulator:
                 setattr(self, k, arr)
             else:
                 setattr(self, k, np.stack([np.minimum(old[:, 0], arr[:, 0]), np.maximum(old[:, 1], arr[:, 1])], 1))
-        self.sums.append(get("sums"))
-        self.msums.append(get("msums"))
+        # Add block sums one block at a time, in block order, skipping padding blocks: the float64 total
+        # then has the same rounding for every chunk size, and memory stays constant in the path count.
+        for k in ("sums", "msums"):
+            blocks = get(k).astype(np.float64)  # (T, 2, blocks, ...)
+            total = getattr(self, k)
+            if total is None:
+                total = np.zeros(blocks[:, :, 0].shape)
+            for b in range(min(blocks.shape[2], self.blocks_left)):
+                total = total + blocks[:, :, b]
+            setattr(self, k, total)
+        self.blocks_left -= min(get("sums").shape[2], self.blocks_left)
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,7 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     final_cells = np.stack([np.asarray(final.company.cumburn)[:thin], np.asarray(final.company.raised)[:thin]], -1)
     fedges = pilot_edges(final_cells, np.ones_like(final_cells, bool))  # (C, 2, 4)
 
-    acc = Accumulator()
+    acc = Accumulator(blocks_left=total_blocks)
     horizon_hist = np.zeros((nc, 2, N_BINS + 2), np.int64)
     horizon_ext = np.stack([np.full((nc, 2), np.inf), np.full((nc, 2), -np.inf)])
     rounds_sum = np.zeros(nc)
@@ -208,15 +218,13 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
         if progress is not None:
             progress(min((chunk + 1) * chunk_blocks * block_size, n_paths), n_paths)
     t_end = time.perf_counter()
-    # Per-block float32 sums, in block order without the padding blocks, summed once in float64.
-    sums = np.concatenate(acc.sums, axis=2)[:, :, :total_blocks].astype(np.float64).sum(axis=2)  # (T, 2, C, V)
-    msums = np.concatenate(acc.msums, axis=2)[:, :, :total_blocks].astype(np.float64).sum(axis=2)
+    sums, msums = acc.sums, acc.msums
     return RawResult(
         model=model, n_paths=n_paths, seed=seed, horizon=horizon, prng=prng,
         chunk_paths=chunk_blocks * block_size, counts=acc.counts, hist=acc.hist, edges=edges,
         extremes=acc.extremes, sums=sums, mhist=acc.mhist, medges=medges, mextremes=acc.mextremes, msums=msums,
         regime=acc.regime, thin=thin_obs,
-        final={k: np.concatenate(v) for k, v in sens_outcomes.items()},
+        final={k: np.concatenate(v) if v else np.zeros((0, nc)) for k, v in sens_outcomes.items()},
         horizon_stats={"hist": horizon_hist, "edges": fedges, "extremes": horizon_ext,
                        "rounds_mean": rounds_sum / n_paths, "down_round_prob": down_count / n_paths},
         sens_inputs={k: np.concatenate(v) for k, v in sens_inputs.items()},
