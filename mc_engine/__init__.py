@@ -5,12 +5,12 @@ The public API is re-exported here; everything else lives in private modules.
 
 from __future__ import annotations
 
+from ._simulate import simulate as simulate
 from .errors import PriorError as PriorError
 from .errors import PriorWarning as PriorWarning
 from .errors import RunError as RunError
 from .inputs.loader import Priors as Priors
 from .inputs.loader import load_priors as load_priors
-from ._simulate import simulate as simulate
 from .output.runs import open_run as open_run
 
 __version__ = "0.1.0"

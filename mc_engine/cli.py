@@ -233,6 +233,17 @@ def _summary(ds) -> None:  # noqa: ANN001
     stdout.print(table)
 
 
+@app.command("bench")
+def bench(
+    full: Annotated[bool, typer.Option(help="Also run 1e7 paths (long on CPU).")] = False,
+    out: Annotated[Path | None, typer.Option(help="JSON record (default benchmarks/results/...).")] = None,
+) -> None:
+    """Run the speed suite on the bundled baseline and write a JSON record (see docs/performance.md)."""
+    from .bench import main as bench_main
+
+    bench_main(full, out)
+
+
 def _problem(file: Path, key: str, message: str):  # noqa: ANN202
     from .errors import Problem
 

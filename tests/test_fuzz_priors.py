@@ -230,11 +230,11 @@ def forms(draw, depth: int = 0, tidy: bool = False, unit: bool = False) -> Any:
     if family == "point":
         form = {"value": draw(num)}
     elif family == "ci90":
-        form = {"ci90": draw(st.lists(num, min_size=0, max_size=3))}
+        form = {"ci90": draw(st.lists(num, min_size=2 if tidy else 0, max_size=2 if tidy else 3))}
     elif family == "normal":
         form = {"dist": family, "mean": draw(num), "sd": draw(num)}
     elif family == "lognormal":
-        where = draw(st.sampled_from(["median", "mu", "both", "none"]))
+        where = draw(st.sampled_from(["median", "mu"] if tidy else ["median", "mu", "both", "none"]))
         form = {"dist": family, "sigma": draw(num)}
         if where in ("median", "both"):
             form["median"] = draw(num)
@@ -253,14 +253,19 @@ def forms(draw, depth: int = 0, tidy: bool = False, unit: bool = False) -> Any:
     elif family == "mixture":
         simple = st.sampled_from(["point", "normal", "lognormal", "uniform"])
         components = []
-        for _ in range(draw(st.integers(0, 3))):
+        count = draw(st.integers(2, 3) if tidy else st.integers(0, 3))
+        for _ in range(count):
             kind = draw(simple) if depth == 0 else "point"
             comp = draw(forms(depth + 1)) if depth == 0 and draw(st.integers(0, 9)) == 0 else _plain_form(draw, kind)
-            if isinstance(comp, dict):
+            if tidy:
+                comp["weight"] = 0.5 if count == 2 else 0.25
+            elif isinstance(comp, dict):
                 comp["weight"] = draw(st.one_of(st.just(None), st.sampled_from([0.5, 0.25, 0.75, 1.0]), numbers))
                 if comp["weight"] is None:
                     del comp["weight"]
             components.append(comp)
+        if tidy and count == 3:
+            components[-1]["weight"] = 0.5
         form = {"dist": family, "components": components}
     else:
         form = {"dist": family, **draw(st.dictionaries(st.sampled_from(PARAM_KEYS), numbers, max_size=3))}
@@ -269,7 +274,10 @@ def forms(draw, depth: int = 0, tidy: bool = False, unit: bool = False) -> Any:
         ci90 = form.get("ci90")
         if isinstance(ci90, list) and len(ci90) == 2 and all(isinstance(v, float) for v in ci90):
             form["ci90"] = sorted(form["ci90"])
-    if draw(st.integers(0, 3)) == 0:
+    if tidy and draw(st.integers(0, 3)) == 0:
+        lo, hi = sorted(draw(st.lists(num, min_size=2, max_size=2, unique=True)))
+        form["bounds"] = draw(st.sampled_from([[lo, hi], [lo, math.inf], [-math.inf, hi]]))
+    elif not tidy and draw(st.integers(0, 3)) == 0:
         form["bounds"] = draw(st.one_of(st.lists(num, min_size=2, max_size=2),
                                         st.sampled_from([[0, 1], [0, math.inf], [-math.inf, 0], [1e-9, 1e9]]),
                                         st.lists(num, max_size=3)))

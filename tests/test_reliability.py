@@ -245,11 +245,11 @@ def test_second_writer_is_refused_while_the_first_holds_the_folder(stored_run, t
     inside, release = threading.Event(), threading.Event()
     original = runs._rerun_settings
 
-    def slow(dataset):  # called by write_run while it holds the lock
+    def slow(dataset, priors):  # called by write_run while it holds the lock
         if threading.current_thread().name == "writer-a":
             inside.set()
             assert release.wait(60)
-        return original(dataset)
+        return original(dataset, priors)
 
     monkeypatch.setattr(runs, "_rerun_settings", slow)
     errors: list[BaseException] = []

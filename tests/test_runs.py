@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tomli_w
 import xarray as xr
+from conftest import minimal_tree
 
 import mc_engine
 from mc_engine import RunError
 from mc_engine.output.runs import MANIFEST, RESULT, write_run
-from conftest import minimal_tree
 
 
 @pytest.fixture(scope="module")

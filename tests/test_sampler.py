@@ -6,12 +6,11 @@ import jax
 import numpy as np
 import pytest
 import tomli_w
+from conftest import minimal_tree
 from scipy import stats
 
 from mc_engine import compile_sampler, load_priors
 from mc_engine.inputs.distributions import cdf, flat_params
-
-from conftest import minimal_tree
 
 SEED = 20260630
 

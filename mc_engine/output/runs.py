@@ -145,12 +145,14 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _rerun_settings(ds: xr.Dataset) -> dict[str, Any]:
+def _rerun_settings(ds: xr.Dataset, priors: Any) -> dict[str, Any]:
     """What ``mc-engine rerun`` needs beyond the attributes: quantile levels, thin and sensitivity paths."""
+    if "sensitivity" in ds:
+        sensitivity: int | None = int(ds["sensitivity"].attrs["sample_paths"])
+    else:  # none asked for (0), or no uncertain input (None: any sample size gives the same numbers)
+        sensitivity = 0 if any(not inp.is_point for inp in priors.inputs.values()) else None
     return {"quantiles": [float(q) for q in ds["quantile"].values] if "quantile" in ds.coords else None,
-            "thin": int(ds.sizes.get("path", 0)),
-            # None: no uncertain input, so no sensitivity (then any sample size gives the same numbers)
-            "sensitivity_paths": int(ds["sensitivity"].attrs["sample_paths"]) if "sensitivity" in ds else None}
+            "thin": int(ds.sizes.get("path", 0)), "sensitivity_paths": sensitivity}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -207,7 +209,7 @@ def write_run(ds: xr.Dataset, out: str | Path, priors: Any, *, overwrite: bool =
                            "as_of": priors.as_of.isoformat(), "files": [str(f) for f in priors.files]},
                 "run": {**{k: ds.attrs.get(k) for k in ("seed", "n_paths", "horizon_quarters", "prng", "block_size",
                                                         "chunk_paths", "device", "git_commit")},
-                        **_rerun_settings(ds)},
+                        **_rerun_settings(ds, priors)},
                 "timings": {k: ds.attrs.get(k) for k in ("compile_seconds", "run_seconds")},
                 "versions": _versions(),
                 "files": {name: _sha256(tmp / name) for name in (RESULT, PRIORS_JSON, PRIORS_TOML)},

@@ -1,0 +1,173 @@
+"""The speed suite: throughput as ratios against references measured in the same process.
+
+Throughput is in company-path-quarters per second (cpq/s). Every figure is a
+steady-state time (the compiled program run again), with compile time reported
+apart. Results go to a JSON record with the device, versions and date. Run with
+``mc-engine bench`` (quick) or ``mc-engine bench --full`` (adds 1e7 paths).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINE = REPO / "priors" / "baseline.toml"
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def engine_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32") -> dict[str, float]:
+    """Compile (first call) and steady-state (second call) time of ``simulate_raw``."""
+    from .engine.simulate import simulate_raw
+
+    first, _ = _timed(lambda: simulate_raw(priors, min(n_paths, 65_536), 0, horizon, prng=prng))
+    raw = simulate_raw(priors, n_paths, 0, horizon, prng=prng)
+    steady = raw.timings["run_s"]
+    cpq = n_paths * len(priors.companies) * horizon
+    return {"paths": n_paths, "first_call_s": first, "steady_s": steady, "cpq_per_s": cpq / steady,
+            "pilot_s": raw.timings["compile_and_pilot_s"]}
+
+
+def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32") -> float:
+    """Time to draw the same random numbers alone (inputs and every quarter's shocks), same PRNG and chunks."""
+    import jax
+    import jax.numpy as jnp
+
+    from .engine.keys import STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
+    from .engine.scan import compile_model, quarter_shocks
+    from .engine.simulate import default_chunk_paths
+    from .inputs.sampler import _draw_matrix
+    from .model.step import n_shocks
+
+    model = compile_model(priors)
+    block = model.block_size
+    chunk_blocks = max(1, min(default_chunk_paths(block) // block, math.ceil(n_paths / block)))
+    nz, nu = n_shocks(model.layout)
+    layout = model.sampler.layout
+
+    @jax.jit
+    def draw(key, first, theta, factor):
+        x = _draw_matrix(layout, chunk_blocks, stream_key(key, STREAM_INPUTS), first, theta, factor)
+        keys = block_keys(stream_key(key, STREAM_SHOCKS), first, chunk_blocks)
+
+        def body(acc, t):
+            z, u = quarter_shocks(keys, t.astype(jnp.uint32), (block, nz, nu), "random")
+            return acc + z[0, 0] + u[0, 0], None
+
+        total, _ = jax.lax.scan(body, x.sum(), jnp.arange(1, horizon + 1))
+        return total
+
+    key = root_key(0, prng)
+    args = (jnp.asarray(model.sampler.theta), jnp.asarray(model.sampler.factor))
+    jax.block_until_ready(draw(key, jnp.uint32(0), *args))
+    n_chunks = math.ceil(math.ceil(n_paths / block) / chunk_blocks)
+
+    def run() -> None:
+        for c in range(n_chunks):
+            jax.block_until_ready(draw(key, jnp.uint32(c * chunk_blocks), *args))
+
+    return _timed(run)[0]
+
+
+def numpy_reference_time(priors, n_paths: int, horizon: int) -> float:
+    """Seconds per path of the independent NumPy float64 implementation (tests/reference_model.py)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import jax
+    from reference_model import simulate_reference
+
+    from .inputs.sampler import compile_sampler
+
+    inputs = compile_sampler(priors).sample_inputs(jax.random.key(0, impl="philox4x32"), n_paths)
+    inputs = {k: np.asarray(v, np.float64) for k, v in inputs.items()}
+    wall, _ = _timed(lambda: simulate_reference(priors, inputs, horizon, np.random.default_rng(0)))
+    return wall
+
+
+def peak_rss_mb(n_paths: int, horizon: int) -> float:
+    """Peak resident memory (MB) of a fresh process simulating the baseline with ``n_paths``."""
+    code = (
+        "import resource, mc_engine\n"
+        f"mc_engine.simulate({str(BASELINE)!r}, {n_paths}, 0, {horizon})\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every benchmark; returns the JSON record."""
+    import jax
+
+    from . import __version__
+    from .inputs.loader import load_priors
+
+    priors = load_priors(BASELINE)
+    companies = len(priors.companies)
+    record: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind} x{jax.device_count()}",
+        "cpu_count": __import__("os").cpu_count(),
+        "load_average": list(__import__("os").getloadavg()),
+        "versions": {"mc_engine": __version__, "jax": jax.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "horizon": horizon, "companies": companies,
+    }
+    sizes = [10_000, 100_000, 1_000_000] + ([10_000_000] if full else [])
+    record["scaling"] = []
+    for n in sizes:
+        r = engine_time(priors, n, horizon)
+        log(f"engine {n:>11,} paths: steady {r['steady_s']:8.2f} s  {r['cpq_per_s']:.3g} cpq/s  "
+            f"(first call {r['first_call_s']:.1f} s)")
+        record["scaling"].append(r)
+    for prng in ("threefry2x32", "threefry4x32"):
+        r = engine_time(priors, 100_000, horizon, prng)
+        log(f"engine 100,000 paths with {prng}: steady {r['steady_s']:.2f} s")
+        record.setdefault("prng", {})[prng] = r
+    n_floor = 100_000
+    floor = rng_floor_time(priors, n_floor, horizon)
+    engine_100k = next(r for r in record["scaling"] if r["paths"] == n_floor)["steady_s"]
+    record["rng_floor"] = {"paths": n_floor, "rng_only_s": floor, "engine_s": engine_100k,
+                           "engine_over_floor": engine_100k / floor}
+    log(f"RNG floor at {n_floor:,} paths: {floor:.2f} s; engine / floor = {engine_100k / floor:.2f} (target <= 2)")
+    n_ref = 20_000
+    ref = numpy_reference_time(priors, n_ref, horizon)
+    per_path = ref / n_ref
+    record["numpy_reference"] = {"paths_timed": n_ref, "seconds": ref, "seconds_per_path": per_path}
+    for r in record["scaling"]:
+        if r["paths"] in (100_000, 1_000_000):
+            r["numpy_estimate_s"] = per_path * r["paths"]
+            r["speedup_vs_numpy"] = per_path * r["paths"] / r["steady_s"]
+            log(f"NumPy float64 reference at {r['paths']:,} paths (linear from {n_ref:,}): "
+                f"{per_path * r['paths']:.1f} s; engine speed-up {r['speedup_vs_numpy']:.2f}x (target >= 5)")
+    record["memory_mb"] = {}
+    for n in [100_000, 1_000_000] + ([10_000_000] if full else []):
+        mb = peak_rss_mb(n, horizon)
+        record["memory_mb"][str(n)] = mb
+        log(f"peak RSS at {n:>11,} paths: {mb:,.0f} MB")
+    return record
+
+
+def main(full: bool = False, out: Path | None = None) -> Path:
+    record = run_suite(full)
+    out = out or REPO / "benchmarks" / "results" / f"bench-{dt.date.today().isoformat()}-{record['device'].split(':')[0]}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    print(f"wrote {out}")
+    return out
+
