@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,8 +142,20 @@ def _dummy_edges(horizon: int, *cells: int) -> np.ndarray:
 def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24, *, chunk_paths: int | None = None,
                  thin: int = 1000, sensitivity_paths: int = 10_000, prng: str = DEFAULT_PRNG,
                  block_size: int = DEFAULT_BLOCK_SIZE,
-                 progress: Callable[[int, int], None] | None = None) -> RawResult:
-    """Simulate ``n_paths`` futures and return merged reductions (see :func:`mc_engine.simulate`)."""
+                 progress: Callable[[int, int], None] | None = None, theta: np.ndarray | None = None,
+                 until: Callable[[np.ndarray, int], bool] | None = None,
+                 devices: Sequence[jax.Device] | None = None) -> RawResult:
+    """Simulate ``n_paths`` futures and return merged reductions (see :func:`mc_engine.simulate`).
+
+    Args:
+        theta: every prior number, flat (``model.sampler.theta`` layout); default the priors' own. Traced: new
+            values reuse the compiled program.
+        until: called after each chunk, in block order, with the alive/defaulted/acquired counts
+            (quarters, 3, companies) and the paths done; True stops early and the result is that of a run of
+            that many paths (``n_paths`` is then a maximum).
+        devices: local devices to spread chunks over (one chunk per device at a time); the result does not
+            depend on how many.
+    """
     if n_paths < 1:
         raise ValueError(f"n_paths must be >= 1 (got {n_paths})")
     if horizon < 1:
@@ -170,7 +182,7 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
 
     # Pilot: the first chunk's thin sample sets the sketch edges (the same paths whatever the chunking).
     aux = aux_for(0, _dummy_edges(horizon, nc, nv), _dummy_edges(horizon, nm))
-    final, ys, _ = run_chunk(model, key, 0, chunk_blocks, horizon, reducer, aux)
+    final, ys, _ = run_chunk(model, key, 0, chunk_blocks, horizon, reducer, aux, theta=theta)
     thin_obs = {k: np.asarray(v) for k, v in ys["thin"].items()}
     t_compile = time.perf_counter() - t0
     alive_thin = thin_obs["status"] == 0  # (T, thin, C)
@@ -193,10 +205,30 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     t_run = time.perf_counter()
     if progress is not None:
         progress(0, n_paths)
-    for chunk in range(n_chunks):
+    n_done = 0
+
+    def chunk_results() -> Iterator[tuple[int, Any, Any, Any]]:
+        if devices is None or len(devices) < 2:
+            for chunk in range(n_chunks):
+                first = chunk * chunk_blocks
+                yield (chunk, *run_chunk(model, key, first, chunk_blocks, horizon, reducer,
+                                         aux_for(first, edges, medges), theta=theta))
+            return
+        from .shard import run_chunks_on_devices
+
+        for group in range(0, n_chunks, len(devices)):
+            # A short last group is padded with chunks past the end (every path masked) and dropped.
+            firsts = [(group + d) * chunk_blocks for d in range(len(devices))]
+            per_chunk = [{"valid": _valid(f, chunk_blocks, block_size, n_paths)} for f in firsts]
+            outs = run_chunks_on_devices(model, key, firsts, chunk_blocks, horizon, reducer,
+                                         {"edges": edges, "medges": medges}, per_chunk,
+                                         model.sampler.theta if theta is None else theta, devices)
+            for d, out in enumerate(outs):
+                if group + d < n_chunks:
+                    yield (group + d, *out)
+
+    for chunk, final, ys, draws in chunk_results():
         first = chunk * chunk_blocks
-        aux = aux_for(first, edges, medges)
-        final, ys, draws = run_chunk(model, key, first, chunk_blocks, horizon, reducer, aux)
         acc.add(ys)
         valid = _valid(first, chunk_blocks, block_size, n_paths)
         c = final.company
@@ -215,8 +247,12 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
             for j, (name, inp) in enumerate(priors.inputs.items()):
                 if not inp.is_point:
                     sens_inputs.setdefault(name, []).append(drawn[:take, j])
+        n_done = min((chunk + 1) * chunk_blocks * block_size, n_paths)
         if progress is not None:
-            progress(min((chunk + 1) * chunk_blocks * block_size, n_paths), n_paths)
+            progress(n_done, n_paths)
+        if until is not None and n_done < n_paths and until(acc.counts, n_done):
+            n_paths = n_done
+            break
     t_end = time.perf_counter()
     sums, msums = acc.sums, acc.msums
     return RawResult(
