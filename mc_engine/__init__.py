@@ -24,6 +24,14 @@ def compile_sampler(priors, block_size=None):  # noqa: ANN001, ANN201 - thin laz
     return _compile(priors, block_size or DEFAULT_BLOCK_SIZE)
 
 
+def sweep(priors, grid=None, scenarios=None, n_paths=100_000, seed=0, horizon=24, out=None, target_se=None,
+          **options):  # noqa: ANN001, ANN003, ANN201 - thin lazy wrapper
+    """Simulate every grid point and scenario into one Dataset (see :func:`mc_engine.engine.sweep.sweep`)."""
+    from .engine.sweep import sweep as _sweep
+
+    return _sweep(priors, grid, scenarios, n_paths, seed, horizon, out, target_se, **options)
+
+
 def write_report(run, previous=None, out=None, *, attribution_paths=None, progress=None):  # noqa: ANN001, ANN201
     """Write the risk report of a run folder as HTML, PDF and JSON (see :func:`mc_engine.report.write_report`).
 
@@ -34,4 +42,4 @@ def write_report(run, previous=None, out=None, *, attribution_paths=None, progre
     return _write_report(run, previous=previous, out=out, attribution_paths=attribution_paths, progress=progress)
 
 
-__all__ = ["Priors", "PriorError", "PriorWarning", "RunError", "compile_sampler", "load_priors", "open_run", "simulate", "write_report", "__version__"]
+__all__ = ["Priors", "PriorError", "PriorWarning", "RunError", "compile_sampler", "load_priors", "open_run", "simulate", "sweep", "write_report", "__version__"]

@@ -580,6 +580,8 @@ def test_explicit_edge_priors_sample_finite_values_inside_their_domains(tmp_path
         ("market.utilisation0", {"dist": "beta", "alpha": 0.6, "beta": 0.6}, "strictly between 0 and 1"),
         ("market.algo_gain", {"dist": "uniform", "lo": 0, "hi": 1, "bounds": [5, 6]}, "leave out all"),
         ("market.algo_gain", {"value": 10**400}, "must be a number"),
+        ("market.algo_gain", {"dist": "normal", "mean": 0, "sd": 2.3e-145, "bounds": [0, 1]}, "too narrow"),
+        ("market.algo_gain", {"dist": "uniform", "lo": 1, "hi": 1.0000000001, "bounds": [1, 2]}, "too narrow"),
         ("market.algo_gain", {"dist": "mixture", "components": [{"weight": 1.0, "value": 1}]}, "at least 2"),
         ("kinds.neocloud.useful_life", {"dist": "mixture", "components": [
             {"weight": 0.5, "value": 0.0}, {"weight": 0.5, "value": 4.0}]}, "> 0"),

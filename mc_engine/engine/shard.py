@@ -38,13 +38,15 @@ def process_block_range(total_blocks: int, process_index: int | None = None,
 
 @functools.lru_cache(maxsize=32)
 def _sharded_program(model_static: tuple, n_blocks: int, horizon: int, mode: str, reducer: Callable[..., Any],
-                     devices: tuple[jax.Device, ...]) -> Callable[..., Any]:
+                     devices: tuple[jax.Device, ...], impl: str) -> Callable[..., Any]:
     """One jitted program running one chunk per device (leading axis = device)."""
     mesh = Mesh(np.asarray(devices), ("device",))
     rep, dev = PartitionSpec(), PartitionSpec("device")
 
-    def local(seed_key, first_blocks, theta, factor, consts, aux_rep, aux_dev):  # noqa: ANN001, ANN202
+    def local(key_data, first_blocks, theta, factor, consts, aux_rep, aux_dev):  # noqa: ANN001, ANN202
         aux = {**aux_rep, **{k: v[0] for k, v in aux_dev.items()}}
+        # Typed keys do not cross the shard_map boundary on every backend: pass the raw key data.
+        seed_key = jax.random.wrap_key_data(key_data, impl=impl)
         out = chunk_scan(model_static, n_blocks, horizon, mode, reducer, seed_key, first_blocks[0], theta,
                          factor, consts, aux)
         return jax.tree.map(lambda x: x[None], out)
@@ -59,14 +61,21 @@ def run_chunks_on_devices(model: Model, key: jax.Array, first_blocks: Sequence[i
                           theta: np.ndarray, devices: Sequence[jax.Device], mode: str = "random") -> list[tuple]:
     """Run chunks starting at ``first_blocks`` (one per device, ``len(first_blocks) == len(devices)``).
 
+    Each chunk's arguments are committed to its device and the one jitted chunk program runs there; JAX
+    dispatches asynchronously, so the devices work at the same time. (XLA compiles the program once per
+    device; the shard_map program above is the single-compile alternative, see docs/scale.md.)
+
     Returns:
         ``(final, ys, draws)`` per chunk, in the order of ``first_blocks``, as host numpy pytrees.
     """
-    devices = tuple(devices)
-    program = _sharded_program((model.sampler.layout, model.layout), n_blocks, horizon, mode, reducer, devices)
-    aux_dev = {k: jnp.stack([jnp.asarray(a[k]) for a in aux_per_chunk]) for k in aux_per_chunk[0]}
-    out = program(key, jnp.asarray(np.asarray(first_blocks, np.uint32)), jnp.asarray(theta, jnp.float32),
-                  jnp.asarray(model.sampler.factor), {k: jnp.asarray(v) for k, v in model.consts.items()},
-                  {k: jnp.asarray(v) for k, v in aux_shared.items()}, aux_dev)
-    out = jax.tree.map(np.asarray, out)
-    return [jax.tree.map(lambda x, i=i: x[i], out) for i in range(len(first_blocks))]
+    from .scan import _jit_chunk
+
+    static = (model.sampler.layout, model.layout)
+    pending = []
+    for first, aux_own, device in zip(first_blocks, aux_per_chunk, devices, strict=True):
+        args = jax.device_put((key, jnp.uint32(first), jnp.asarray(theta, jnp.float32),
+                               jnp.asarray(model.sampler.factor), {k: jnp.asarray(v) for k, v in model.consts.items()},
+                               {**{k: jnp.asarray(v) for k, v in aux_shared.items()},
+                                **{k: jnp.asarray(v) for k, v in aux_own.items()}}), device)
+        pending.append(_jit_chunk(static, n_blocks, horizon, mode, reducer, *args))
+    return [jax.tree.map(np.asarray, out) for out in pending]

@@ -29,7 +29,7 @@ from ..errors import PriorError, PriorWarning, Problem
 from ..model import KINDS, SECTIONS
 from ..model.state import DT
 from .copula import is_psd, nearest_correlation, spearman_to_pearson
-from .distributions import Dist, support
+from .distributions import PARAM_NAMES, Dist, support
 from .specs import META_KEYS, FormError, is_spec, parse_form, show_value, to_dist
 
 TOP_KEYS: tuple[str, ...] = (
@@ -695,6 +695,19 @@ def _reach(dist: Dist) -> tuple[float, float]:
     return max(lo, dist.bounds[0]), min(hi, dist.bounds[1])
 
 
+def _too_narrow(dist: Dist) -> str | None:
+    """A scale or width float32 would round to (or near) 0, making the CDF 0 / 0, if any."""
+    names = dict(zip(PARAM_NAMES[dist.family], dist.params, strict=True))
+    for scale in ("sd", "sigma", "alpha", "beta", "lamb"):
+        if scale in names and names[scale] < F32_TINY:
+            return f"{scale} = {names[scale]:g} is below {F32_TINY:g}"
+    if "lo" in names and "hi" in names:
+        width, least = names["hi"] - names["lo"], max(F32_TINY, 1e-6 * max(abs(names["lo"]), abs(names["hi"])))
+        if width < least:
+            return f"hi - lo = {width:g} is below {least:g}"
+    return next((why for c in dist.components if (why := _too_narrow(c))), None)
+
+
 def _numbers(dist: Dist) -> list[float]:
     out = [*dist.params, *(b for b in dist.bounds if math.isfinite(b))]
     for c in dist.components:
@@ -714,6 +727,10 @@ def _float32_problem(dist: Dist, spec: ParamSpec) -> str | None:
     if big:
         return (f"number {big[0]:g} is too large: the simulation runs in float32 and takes numbers within "
                 f"+-{F32_LIMIT:g} (use inf for an open bound)")
+    narrow = _too_narrow(dist)
+    if narrow:
+        return (f"{narrow}: too narrow for the float32 simulation, which would see no spread (or divide 0 by "
+                "0); use a point value instead")
     lo, hi = _reach(dist)
     if lo > hi:
         free_lo, free_hi = _reach(dataclasses.replace(dist, bounds=(-math.inf, math.inf)))
