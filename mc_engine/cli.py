@@ -174,6 +174,69 @@ def run(
                   f"{ds.attrs['compile_seconds']:.1f} s compiling)")
 
 
+@app.command("sweep")
+def sweep_command(
+    file: PriorsFile,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help="KEY=V1,V2,...: pin input KEY to each value "
+                                                               "(repeat for more keys).")] = None,
+    scenario: Annotated[list[Path] | None, typer.Option("--scenario", help="Another prior file (repeatable).")] = None,
+    paths: Annotated[int, typer.Option("--paths", "-n", min=1, help="Paths per point (maximum with "
+                                                                     "--target-se).")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
+    horizon: Annotated[int, typer.Option(min=1, max=200, help="Quarters after as_of.")] = 24,
+    out: Annotated[Path | None, typer.Option(help="Sweep folder (resumable; default runs/<priors>-sweep).")] = None,
+    target_se: Annotated[float | None, typer.Option(min=0, help="Stop a point once every survival SE is below "
+                                                                "this.")] = None,
+    chunk_paths: Annotated[int | None, typer.Option(help="Paths per compiled call.")] = None,
+    allow_unsourced: RelaxSources = False,
+) -> None:
+    """Simulate FILE (and each --scenario) at every --grid combination; rerun the same command to resume."""
+    from itertools import product
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    with _user_errors():
+        from . import sweep
+        from .inputs.loader import load_priors
+
+        values: dict[str, list[float]] = {}
+        for item in grid or []:
+            key, _, text = item.partition("=")
+            try:
+                values[key.strip()] = [float(v) for v in text.split(",") if v.strip()]
+            except ValueError:
+                raise RunError(f"--grid {item!r}: expected KEY=V1,V2,... with numbers") from None
+            if not key.strip() or not values[key.strip()]:
+                raise RunError(f"--grid {item!r}: expected KEY=V1,V2,...")
+        priors = load_priors(file, require_sources=not allow_unsourced)
+        out = out or Path("runs") / f"{priors.name}-sweep"
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"))
+        with Progress(*columns, console=err) as bar:
+            task = bar.add_task("points", total=None, info="compiling")
+
+            def progress(p: dict) -> None:
+                eta = "-" if p["eta_s"] == float("inf") else f"{p['eta_s']:,.0f} s"
+                bar.update(task, total=p["points_total"], completed=p["points_done"],
+                           info=f"{p['points_done']}/{p['points_total']} points, {p['paths_per_s']:,.0f} paths/s, "
+                                f"eta {eta}")
+
+            ds = sweep(priors, values, scenario, paths, seed, horizon, out, target_se, chunk_paths=chunk_paths,
+                       progress=progress)
+        table = Table(title=f"survival at {horizon} quarters by point")
+        keys = list(values)
+        for col in ("scenario", *keys, *[str(c) for c in ds.company.values], "paths"):
+            table.add_column(col, justify="left" if col == "scenario" else "right")
+        last = ds.isel(quarter=-1)
+        for combo in product(ds.scenario.values, *(ds[k].values for k in keys)):
+            at = dict(zip(["scenario", *keys], combo, strict=True))
+            pt = last.sel(at)
+            cells = [f"{float(pt.survival_prob.sel(company=c)):.1%} ± {float(pt.survival_prob_se.sel(company=c)):.1%}"
+                     for c in ds.company.values]
+            table.add_row(str(combo[0]), *[_fmt(float(v)) for v in combo[1:]], *cells, f"{int(pt.paths_used):,}")
+        stdout.print(table)
+        stdout.print(f"[green]wrote[/] {out / 'result.nc'}")
+
+
 @app.command("rerun")
 def rerun(
     run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by `mc-engine run`.")],

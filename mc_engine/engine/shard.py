@@ -8,16 +8,14 @@ processes) take disjoint contiguous ranges of blocks: :func:`process_block_range
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
 
-from .scan import Model, chunk_scan
+from .scan import Model
 
 
 def process_block_range(total_blocks: int, process_index: int | None = None,
@@ -36,26 +34,6 @@ def process_block_range(total_blocks: int, process_index: int | None = None,
     return range(start, start + base + (index < extra))
 
 
-@functools.lru_cache(maxsize=32)
-def _sharded_program(model_static: tuple, n_blocks: int, horizon: int, mode: str, reducer: Callable[..., Any],
-                     devices: tuple[jax.Device, ...], impl: str) -> Callable[..., Any]:
-    """One jitted program running one chunk per device (leading axis = device)."""
-    mesh = Mesh(np.asarray(devices), ("device",))
-    rep, dev = PartitionSpec(), PartitionSpec("device")
-
-    def local(key_data, first_blocks, theta, factor, consts, aux_rep, aux_dev):  # noqa: ANN001, ANN202
-        aux = {**aux_rep, **{k: v[0] for k, v in aux_dev.items()}}
-        # Typed keys do not cross the shard_map boundary on every backend: pass the raw key data.
-        seed_key = jax.random.wrap_key_data(key_data, impl=impl)
-        out = chunk_scan(model_static, n_blocks, horizon, mode, reducer, seed_key, first_blocks[0], theta,
-                         factor, consts, aux)
-        return jax.tree.map(lambda x: x[None], out)
-
-    mapped = jax.shard_map(local, mesh=mesh, in_specs=(rep, dev, rep, rep, rep, rep, dev), out_specs=dev,
-                           check_vma=False)
-    return jax.jit(mapped)
-
-
 def run_chunks_on_devices(model: Model, key: jax.Array, first_blocks: Sequence[int], n_blocks: int, horizon: int,
                           reducer: Callable[..., Any], aux_shared: dict[str, Any], aux_per_chunk: list[dict[str, Any]],
                           theta: np.ndarray, devices: Sequence[jax.Device], mode: str = "random") -> list[tuple]:
@@ -63,7 +41,7 @@ def run_chunks_on_devices(model: Model, key: jax.Array, first_blocks: Sequence[i
 
     Each chunk's arguments are committed to its device and the one jitted chunk program runs there; JAX
     dispatches asynchronously, so the devices work at the same time. (XLA compiles the program once per
-    device; the shard_map program above is the single-compile alternative, see docs/scale.md.)
+    device; see docs/scale.md.)
 
     Returns:
         ``(final, ys, draws)`` per chunk, in the order of ``first_blocks``, as host numpy pytrees.

@@ -241,18 +241,17 @@ def sweep(priors: Priors | str | Path, grid: dict[str, Sequence[float]] | None =
 
     results: dict[int, xr.Dataset] = {}
     todo = [p for p in mine if not done(p)]
-    total_paths = len(todo) * n_paths
-    state = {"points": len(mine) - len(todo), "paths": 0, "start": time.perf_counter()}
+    state = {"points": len(mine) - len(todo), "paths": 0, "total": len(todo) * n_paths, "start": time.perf_counter()}
     for point in todo:
-        def report(paths: int, _total: int) -> None:
+        def report(paths: int, _total: int, point: SweepPoint = point) -> None:
             if progress is None:
                 return
             paths_done = state["paths"] + paths
             elapsed = time.perf_counter() - state["start"]
             rate = paths_done / elapsed if elapsed > 0 else 0.0
             progress({"points_done": state["points"], "points_total": len(mine), "paths_done": paths_done,
-                      "paths_total": total_paths, "paths_per_s": rate,
-                      "eta_s": (total_paths - paths_done) / rate if rate > 0 else math.inf, "point": point})
+                      "paths_total": state["total"], "paths_per_s": rate,
+                      "eta_s": (state["total"] - paths_done) / rate if rate > 0 else math.inf, "point": point})
 
         t0 = time.perf_counter()
         ds = _simulate_point(sets[point.scenario], point, n_paths, seed, horizon, target_se=target_se,
@@ -262,7 +261,7 @@ def sweep(priors: Priors | str | Path, grid: dict[str, Sequence[float]] | None =
         used = int(ds["paths_used"])
         state["points"] += 1
         state["paths"] += used
-        total_paths -= n_paths - used  # an early stop shortens the work left
+        state["total"] -= n_paths - used  # an early stop shortens the work left
         report(0, 0)
         if folder is not None:
             _write_nc(ds, folder / POINTS / f"{point.index}.nc")
