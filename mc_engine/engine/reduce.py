@@ -110,6 +110,16 @@ def pairwise_sum(x: jax.Array) -> jax.Array:
     return x[:, 0]
 
 
+def bin_edges(cell: np.ndarray, xmin: float, xmax: float) -> tuple[np.ndarray, np.ndarray]:
+    """Edges of one cell's sketch: interior edges in y (N_BINS + 1) and every bin's x edges (N_BINS + 3),
+    the under/overflow bins reaching out to the exact extremes."""
+    m, s, ylo, yhi = cell
+    y_edges = ylo + (yhi - ylo) * np.arange(N_BINS + 1) / N_BINS
+    x_edges = np.concatenate([[min(xmin, m + s * np.sinh(ylo))], m + s * np.sinh(y_edges),
+                              [max(xmax, m + s * np.sinh(yhi))]])
+    return y_edges, x_edges
+
+
 def quantiles_from_histogram(counts: np.ndarray, edges: np.ndarray, xmin: np.ndarray, xmax: np.ndarray,
                              qs: np.ndarray) -> np.ndarray:
     """Quantiles ``qs`` of each cell from merged counts (*cells, N_BINS + 2); NaN where a cell is empty.
@@ -126,10 +136,8 @@ def quantiles_from_histogram(counts: np.ndarray, edges: np.ndarray, xmin: np.nda
         total = counts[i].sum()
         if total == 0:
             continue
-        m, s, ylo, yhi = e[i]
-        y_edges = ylo + (yhi - ylo) * np.arange(N_BINS + 1) / N_BINS
-        x_edges = np.concatenate([[min(lo_x[i], m + s * np.sinh(ylo))], m + s * np.sinh(y_edges),
-                                  [max(hi_x[i], m + s * np.sinh(yhi))]])
+        m, s, _, _ = e[i]
+        y_edges, x_edges = bin_edges(e[i], lo_x[i], hi_x[i])
         cum = np.concatenate([[0.0], np.cumsum(counts[i])])
         for j, q in enumerate(qs):
             target = q * total
@@ -157,10 +165,7 @@ def tail_mean_from_histogram(counts: np.ndarray, edges: np.ndarray, xmin: np.nda
         total = flat_c[i].sum()
         if total == 0:
             continue
-        m, s, ylo, yhi = e[i]
-        y_edges = ylo + (yhi - ylo) * np.arange(N_BINS + 1) / N_BINS
-        x_edges = np.concatenate([[min(lo_x[i], m + s * np.sinh(ylo))], m + s * np.sinh(y_edges),
-                                  [max(hi_x[i], m + s * np.sinh(yhi))]])
+        _, x_edges = bin_edges(e[i], lo_x[i], hi_x[i])
         mids = 0.5 * (x_edges[:-1] + x_edges[1:])
         v = var.reshape(-1)[i]
         above = mids >= v
