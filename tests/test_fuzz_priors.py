@@ -530,7 +530,7 @@ def _explicit_tree() -> dict[str, Any]:
     market["reasoning_growth"] = {"dist": "mixture", "components": [
         {"weight": 0.5, "value": -3.0}, {"weight": 0.5, "dist": "lognormal", "median": 2.0, "sigma": 2.0}]}
     market["utilisation0"] = {"dist": "beta", "alpha": 1.5, "beta": 1.5}
-    market["utilisation_mean"] = {"dist": "uniform", "lo": 1e-6, "hi": 1 - 1e-6}
+    market["utilisation_mean"] = {"dist": "uniform", "lo": 1e-5, "hi": 1 - 1e-5}
     market["price_elasticity"] = {"dist": "normal", "mean": 0.5, "sd": 3.0, "bounds": [0, math.inf]}
     market["demand_vol"] = {"dist": "pert", "lo": 0.0, "mode": 0.0, "hi": 1.0}
     neocloud = tree["kinds"]["neocloud"]
@@ -581,6 +581,7 @@ def test_explicit_edge_priors_sample_finite_values_inside_their_domains(tmp_path
         ("market.algo_gain", {"dist": "uniform", "lo": 0, "hi": 1, "bounds": [5, 6]}, "leave out all"),
         ("market.algo_gain", {"value": 10**400}, "must be a number"),
         ("market.algo_gain", {"dist": "normal", "mean": 0, "sd": 2.3e-145, "bounds": [0, 1]}, "too narrow"),
+        ("funding.round_size.boom", {"dist": "triangular", "lo": 1, "mode": 1, "hi": 3e8}, "> 0"),
         ("market.algo_gain", {"dist": "uniform", "lo": 1, "hi": 1.0000000001, "bounds": [1, 2]}, "too narrow"),
         ("market.algo_gain", {"dist": "mixture", "components": [{"weight": 1.0, "value": 1}]}, "at least 2"),
         ("kinds.neocloud.useful_life", {"dist": "mixture", "components": [

@@ -639,6 +639,8 @@ AT_LEAST_A_QUARTER: dict[str, str] = {
     "useful_life": "the fleet retires at dt / useful_life a quarter: a shorter life retires more than the fleet",
 }
 """Durations (years) the model turns into a share per quarter, ``dt / x``: they must be at least one quarter."""
+F32_ROUNDING = 2.0**-22
+"""Rounding error of a float32 quantile formula, relative to the magnitudes it adds (two ulps)."""
 Z_REACH = 8.0
 """Normal scores the sampler may reach (float32 normals stay within about 5.5; a copula mixes several)."""
 U_EDGE = 2.0**-24
@@ -661,8 +663,9 @@ def _reach(dist: Dist) -> tuple[float, float]:
     """The smallest and largest values the float32 sampler can draw from ``dist`` (a float64 estimate).
 
     Normal and lognormal reach ``Z_REACH`` sd; bounded families their quantiles at ``U_EDGE`` (a
-    triangular with its mode at an end, and any distribution clipped to a finite bound, reach the end
-    exactly); then clipped to the bounds.
+    triangular with its mode at an end reaches the end). Each end is widened by the float32 rounding of
+    the family's formula (``F32_ROUNDING`` times the magnitudes it adds: ``hi - sqrt(...)`` of a wide
+    triangular can land far below ``lo``), then clipped to the bounds (clipping is exact).
     """
     p = dist.params
     family = dist.family
@@ -670,14 +673,19 @@ def _reach(dist: Dist) -> tuple[float, float]:
         return p[0], p[0]
     if family == "normal":
         lo, hi = p[0] - Z_REACH * p[1], p[0] + Z_REACH * p[1]
-    elif family == "lognormal":
+        slack = abs(p[0]) + Z_REACH * p[1]
+    elif family == "lognormal":  # exp() rounds relative to its value: the ends keep their sign
         lo, hi = _exp(p[0] - Z_REACH * p[1]), _exp(p[0] + Z_REACH * p[1])
+        lo, hi = lo * (1 - F32_ROUNDING * (1 + abs(p[0]) + Z_REACH * p[1])), hi * (1 + F32_ROUNDING)
+        slack = 0.0
     elif family == "uniform":
         lo, hi = p[0] + U_EDGE * (p[1] - p[0]), p[1] - U_EDGE * (p[1] - p[0])
+        slack = abs(p[0]) + abs(p[1])
     elif family == "triangular":
         width = p[2] - p[0]
         lo = p[0] + math.sqrt(U_EDGE * width * (p[1] - p[0])) if p[1] > p[0] else p[0]
         hi = p[2] - math.sqrt(U_EDGE * width * (p[2] - p[1])) if p[2] > p[1] else p[2]
+        slack = abs(p[0]) + abs(p[2]) + width
     elif family in ("beta", "pert"):
         if family == "beta":
             a, b, start, end = p
@@ -687,12 +695,15 @@ def _reach(dist: Dist) -> tuple[float, float]:
             b = 1 + lamb * (end - mode) / (end - start)
         y_lo, y_hi = _beta_reach(a, b)
         lo, hi = start + (end - start) * y_lo, start + (end - start) * y_hi
+        slack = abs(start) + abs(end)
     elif family == "mixture":
         ends = [_reach(c) for c in dist.components]
         lo, hi = min(e[0] for e in ends), max(e[1] for e in ends)
+        slack = 0.0
     else:
         raise ValueError(f"unknown family {family!r}")
-    return max(lo, dist.bounds[0]), min(hi, dist.bounds[1])
+    margin = F32_ROUNDING * slack
+    return max(lo - margin, dist.bounds[0]), min(hi + margin, dist.bounds[1])
 
 
 def _too_narrow(dist: Dist) -> str | None:
