@@ -743,8 +743,9 @@ def _float32_problem(dist: Dist, spec: ParamSpec) -> str | None:
         return (f"{narrow}: too narrow for the float32 simulation, which would see no spread (or divide 0 by "
                 "0); use a point value instead")
     lo, hi = _reach(dist)
-    if lo > hi:
-        free_lo, free_hi = _reach(dataclasses.replace(dist, bounds=(-math.inf, math.inf)))
+    if lo > hi or support(dist)[0] > support(dist)[1]:
+        free = dataclasses.replace(dist, bounds=(-math.inf, math.inf))
+        free_lo, free_hi = max(support(free)[0], _reach(free)[0]), min(support(free)[1], _reach(free)[1])
         return (f"bounds = [{dist.bounds[0]:g}, {dist.bounds[1]:g}] leave out all of {what}, which draws from "
                 f"[{free_lo:g}, {free_hi:g}]")
     if not (lo >= -F32_LIMIT and hi <= F32_LIMIT):
