@@ -105,6 +105,7 @@ def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, redu
         state, z, u = carry
         alive_prev = state.company.status == 0
         state, obs = model_step.step(layout, params, consts, state, t.astype(jnp.float32), z, u)
+        state, obs = jax.lax.optimization_barrier((state, obs))
         z_next, u_next = quarter_shocks(keys, (t + 1).astype(jnp.uint32), shape, mode)
         return (state, z_next, u_next), reducer(aux, t, obs, alive_prev)
 
