@@ -36,6 +36,9 @@ class ParamSpec:
             (``{ boom = ..., normal = ..., winter = ... }``).
         schedule: True when the value is a list of numbers by year from ``as_of``
             (deterministic, not a distribution).
+        minimum: least value every draw must reach beyond the domain (a duration the model turns into a
+            share per quarter, ``dt / x``, must be at least one quarter), or None.
+        minimum_why: what goes wrong below ``minimum``, for the loader's error message.
     """
 
     name: str
@@ -44,6 +47,8 @@ class ParamSpec:
     doc: str
     per_regime: bool = False
     schedule: bool = False
+    minimum: float | None = None
+    minimum_why: str = ""
 
 
 REGIMES: tuple[str, ...] = ("boom", "normal", "winter")

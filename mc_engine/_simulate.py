@@ -69,6 +69,16 @@ def check_finite(ds: xr.Dataset) -> None:
         if empty is not None and {"company", "quarter"} <= set(var.dims):
             bad = bad & ~empty
         if bool(bad.any()):
-            where = {d: var[d].values[i] for d, i in zip(var.dims, np.argwhere(bad.values)[0], strict=True)
-                     if d in var.coords}
-            raise RunError(f"output '{name}' is not finite at {where}; nothing was written")
+            first = np.argwhere(bad.values)[0]
+            where = ", ".join(f"{d}={_label(var[d].values[i])}" for d, i in zip(var.dims, first, strict=True)
+                              if d in var.coords)
+            value = var.values[tuple(first)]
+            raise RunError(f"output '{name}' is not finite ({value}) at {where}; nothing was written. The model overflowed "
+                           "float32 there: check that company's values with `mc-engine priors show`")
+
+
+def _label(value: object) -> str:
+    """A coordinate value as a user writes it: ``openai``, ``2026-09-30``, ``0.01``."""
+    if isinstance(value, np.datetime64):
+        return str(value.astype("datetime64[D]"))
+    return str(value.item() if isinstance(value, np.generic) else value)

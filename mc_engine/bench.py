@@ -3,7 +3,7 @@
 Throughput is in company-path-quarters per second (cpq/s). Every figure is a
 steady-state time (the compiled program run again), with compile time reported
 apart. Results go to a JSON record with the device, versions and date. Run with
-``mc-engine bench`` (quick) or ``mc-engine bench --full`` (adds 1e7 paths).
+``mc-engine bench`` (1e4 to 1e6 paths) or ``mc-engine bench --full`` (adds 1e7, and 1e8 on an accelerator).
 """
 
 from __future__ import annotations
@@ -99,15 +99,31 @@ def numpy_reference_time(priors, n_paths: int, horizon: int) -> float:
     return wall
 
 
-def peak_rss_mb(n_paths: int, horizon: int) -> float:
-    """Peak resident memory (MB) of a fresh process simulating the baseline with ``n_paths``."""
-    code = (
-        "import resource, mc_engine\n"
-        f"mc_engine.simulate({str(BASELINE)!r}, {n_paths}, 0, {horizon})\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
+def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
+    """A whole ``mc-engine run`` of the baseline in a fresh process: simulate ``n_paths`` and write the run
+    folder (into a temporary directory, when netCDF4 is installed). Returns its peak resident memory (MB),
+    steady simulation time (compile and pilot excluded) and compile time, as the run itself recorded them."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        code = (
+            "import importlib.util, json, resource, time, jax, mc_engine\n"
+            "from mc_engine.inputs.loader import load_priors\n"
+            f"priors = load_priors({str(BASELINE)!r})\n"
+            f"ds = mc_engine.simulate(priors, {n_paths}, 0, {horizon})\n"
+            "t = time.perf_counter(); wrote = importlib.util.find_spec('netCDF4') is not None\n"
+            "if wrote:\n"
+            "    from mc_engine.output.runs import write_run\n"
+            f"    write_run(ds, {tmp!r} + '/run', priors)\n"
+            "print(json.dumps({'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,\n"
+            "    'steady_s': ds.attrs['run_seconds'], 'first_call_s': ds.attrs['compile_seconds'],\n"
+            "    'write_s': time.perf_counter() - t if wrote else None,\n"
+            "    'device_peak_mb': (jax.devices()[0].memory_stats() or {}).get('peak_bytes_in_use', 0) / 2**20}))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    record["paths"] = n_paths
+    return record
 
 
 def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -128,9 +144,8 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
                      "python": platform.python_version()},
         "horizon": horizon, "companies": companies,
     }
-    sizes = [10_000, 100_000] + ([1_000_000, 10_000_000] if full else [])
     record["scaling"] = []
-    for n in sizes:
+    for n in (10_000, 100_000):
         r = engine_time(priors, n, horizon)
         log(f"engine {n:>11,} paths: steady {r['steady_s']:8.2f} s  {r['cpq_per_s']:.3g} cpq/s  "
             f"(first call {r['first_call_s']:.1f} s)")
@@ -141,25 +156,39 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
         record.setdefault("prng", {})[prng] = r
     n_floor = 100_000
     floor = rng_floor_time(priors, n_floor, horizon)
-    engine_100k = next(r for r in record["scaling"] if r["paths"] == n_floor)["steady_s"]
+    engine_100k = record["scaling"][1]["steady_s"]
     record["rng_floor"] = {"paths": n_floor, "rng_only_s": floor, "engine_s": engine_100k,
                            "engine_over_floor": engine_100k / floor}
     log(f"RNG floor at {n_floor:,} paths: {floor:.2f} s; engine / floor = {engine_100k / floor:.2f} (target <= 2)")
-    n_ref = 20_000
+    n_ref = 100_000
     ref = numpy_reference_time(priors, n_ref, horizon)
-    per_path = ref / n_ref
-    record["numpy_reference"] = {"paths_timed": n_ref, "seconds": ref, "seconds_per_path": per_path}
+    record["numpy_reference"] = {"paths_timed": n_ref, "seconds": ref, "seconds_per_path": ref / n_ref}
+    record["peers"] = {}
+    try:
+        from .bench_squigglepy import run_case
+    except ImportError:  # squigglepy is a benchmark extra
+        record["peers"]["squigglepy"] = "not installed"
+    else:
+        record["peers"]["squigglepy"] = case = run_case(horizon=horizon)
+        log(f"squigglepy one-lab runway: {case}")
+    # Fresh processes: peak memory of a whole run (simulate + write) and, for the large sizes, its timings.
+    record["fresh_runs"] = []
+    big = [10_000_000] + ([100_000_000] if jax.default_backend() != "cpu" else [])
+    for n in [10_000, 100_000, 1_000_000] + (big if full else []):
+        r = fresh_run(n, horizon)
+        r["cpq_per_s"] = n * companies * horizon / r["steady_s"]
+        record["fresh_runs"].append(r)
+        log(f"fresh run {n:>11,} paths: peak RSS {r['peak_rss_mb']:,.0f} MB, steady {r['steady_s']:.1f} s "
+            f"({r['cpq_per_s']:.3g} cpq/s), first call {r['first_call_s']:.1f} s")
+        if n >= 1_000_000:
+            record["scaling"].append({k: r[k] for k in ("paths", "steady_s", "first_call_s", "cpq_per_s")})
     for r in record["scaling"]:
-        if r["paths"] in (100_000, 1_000_000, 10_000_000):
-            r["numpy_estimate_s"] = per_path * r["paths"]
-            r["speedup_vs_numpy"] = per_path * r["paths"] / r["steady_s"]
-            log(f"NumPy float64 reference at {r['paths']:,} paths (linear from {n_ref:,}): "
-                f"{per_path * r['paths']:.1f} s; engine speed-up {r['speedup_vs_numpy']:.2f}x (target >= 5)")
-    record["memory_mb"] = {}
-    for n in [10_000, 100_000] + ([1_000_000, 10_000_000] if full else []):
-        mb = peak_rss_mb(n, horizon)
-        record["memory_mb"][str(n)] = mb
-        log(f"peak RSS at {n:>11,} paths: {mb:,.0f} MB")
+        if r["paths"] >= n_ref:
+            r["numpy_estimate_s"] = ref / n_ref * r["paths"]
+            r["speedup_vs_numpy"] = r["numpy_estimate_s"] / r["steady_s"]
+            how = "timed" if r["paths"] == n_ref else f"linear from {n_ref:,}"
+            log(f"NumPy float64 reference at {r['paths']:,} paths ({how}): {r['numpy_estimate_s']:.1f} s; "
+                f"engine speed-up {r['speedup_vs_numpy']:.2f}x (target >= 5)")
     return record
 
 

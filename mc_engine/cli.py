@@ -239,7 +239,7 @@ def sweep_command(
 
 @app.command("rerun")
 def rerun(
-    run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by `mc-engine run`.")],
+    run: Annotated[Path, typer.Argument(help="A run folder written by `mc-engine run`.")],
     out: Annotated[Path | None, typer.Option(help="Also keep the rerun as a run folder here.")] = None,
     tolerance: Annotated[float, typer.Option(min=0, help="Largest difference, in Monte Carlo standard errors, "
                                                          "that another backend may show.")] = 4.0,
@@ -248,7 +248,7 @@ def rerun(
     with _user_errors():
         from .output.rerun import rerun as rerun_folder
 
-        comparison, _ = rerun_folder(run_folder, out=out, tolerance=tolerance)
+        comparison, _ = rerun_folder(run, out=out, tolerance=tolerance)
         for line in comparison.report():
             stdout.print(line, highlight=False, markup=False, soft_wrap=True)
     if not comparison.ok:
@@ -298,7 +298,7 @@ def _summary(ds) -> None:  # noqa: ANN001
 
 @app.command("bench")
 def bench(
-    full: Annotated[bool, typer.Option(help="Also run 1e7 paths (long on CPU).")] = False,
+    full: Annotated[bool, typer.Option(help="Also run 1e7 paths (and 1e8 on a GPU; ~20 min on 2 CPU cores).")] = False,
     out: Annotated[Path | None, typer.Option(help="JSON record (default benchmarks/results/...).")] = None,
 ) -> None:
     """Run the speed suite on the bundled baseline and write a JSON record (see docs/performance.md)."""

@@ -126,10 +126,11 @@ def test_non_finite_output_fails_the_run_naming_it_and_writes_no_folder(env, pri
                           capture_output=True, text=True, timeout=300, check=False)
     poisoned, exploding_err = proc.stderr.split("=== EXPLODING")
     assert "=== exit 2" in poisoned and "=== exit 2" in exploding_err, proc.stderr
-    assert "output 'revenue' is not finite at" in poisoned, poisoned
-    assert "acloud" in poisoned and "2026-12-31" in poisoned, poisoned  # company and quarter (the second)
+    assert "output 'revenue' is not finite (inf) at" in poisoned, poisoned
+    assert "company=acloud" in poisoned and "quarter=2026-12-31" in poisoned, poisoned  # the second quarter
+    assert "np." not in proc.stderr and "RuntimeWarning" not in proc.stderr, proc.stderr  # plain words only
     assert "nothing was written" in poisoned
-    assert "is not finite at" in exploding_err and "ahyper" in exploding_err, exploding_err
+    assert "is not finite (inf) at" in exploding_err and "company=ahyper" in exploding_err, exploding_err
     assert "Traceback" not in proc.stderr
     assert not poisoned_out.exists() and not exploding_out.exists()
     assert leftovers(tmp_path) == []

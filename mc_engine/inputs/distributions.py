@@ -497,6 +497,9 @@ def ppf(dist: Dist, theta: jax.Array, u: jax.Array) -> jax.Array:
         lo = jnp.maximum(jnp.min(jnp.stack([e[0] for e in ends])), parts.lo)
         hi = jnp.minimum(jnp.max(jnp.stack([e[1] for e in ends])), parts.hi)
         x = _invert_monotone(lambda y: _untruncated_cdf(dist, parts, y), u, _next_below(lo), hi)
+        # The bracket opens one float below lo; no mass lies there, but a CPU that flushes subnormals to zero
+        # evaluates a point mass at 0 as already reached at -1.4e-45 and ends the bisection on it.
+        x = jnp.maximum(x, lo)
     else:
         x = _base_ppf(dist.family, parts.params, u)
     if has_lo or has_hi:

@@ -634,11 +634,6 @@ F32_TINY = 1e-15
 UNIT_GAP = 1e-6
 """Least distance of a ``unit_open`` draw from 0 and 1: float32 steps by 6e-8 just below 1, and logit(u)
 of the utilisation must stay finite."""
-AT_LEAST_A_QUARTER: dict[str, str] = {
-    "tenor": "debt * dt / tenor matures each quarter: a shorter tenor repays more than the debt",
-    "useful_life": "the fleet retires at dt / useful_life a quarter: a shorter life retires more than the fleet",
-}
-"""Durations (years) the model turns into a share per quarter, ``dt / x``: they must be at least one quarter."""
 F32_ROUNDING = 2.0**-22
 """Rounding error of a float32 quantile formula, relative to the magnitudes it adds (two ulps)."""
 Z_REACH = 8.0
@@ -754,9 +749,9 @@ def _float32_problem(dist: Dist, spec: ParamSpec) -> str | None:
     if spec.domain == "positive" and lo < F32_TINY:
         return (f"{what} can draw {lo:g}, but {spec.name} must be > 0 and, in the float32 simulation, at least "
                 f"{F32_TINY:g}; raise its lower end (or bound) above 0 or use a lognormal")
-    if spec.name in AT_LEAST_A_QUARTER and lo < DT:
-        return (f"{what} can draw {lo:g} {spec.units}, below one quarter ({DT:g} {spec.units}): "
-                f"{AT_LEAST_A_QUARTER[spec.name]}; narrow it or add bounds = [{DT:g}, inf]")
+    if spec.minimum is not None and lo < spec.minimum:
+        return (f"{what} can draw {lo:g} {spec.units}, below {spec.minimum:g} {spec.units}: {spec.minimum_why}; "
+                f"narrow it or add bounds = [{spec.minimum:g}, inf]")
     if spec.domain == "unit_open" and (lo < UNIT_GAP or hi > 1 - UNIT_GAP):
         edge = lo if lo < UNIT_GAP else hi
         return (f"{what} can draw {edge:.9g}, which float32 rounds to (or too near) 0 or 1; {spec.name} must be "

@@ -15,7 +15,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("fleet_growth_inf", "1/yr", "real", "long-run annual log growth of the fleet purchase plan"),
     ParamSpec("fleet_growth_decay", "1/yr", "nonneg", "rate at which fleet growth decays to its long-run value"),
     ParamSpec("gpu_price0", "USD k/GPU", "positive", "installed cost of one GPU at as_of; falls with H"),
-    ParamSpec("useful_life", "yr", "positive", "economic life of a GPU; the fleet retires at rate dt/life"),
+    ParamSpec("useful_life", "yr", "positive", "economic life of a GPU; the fleet retires at rate dt/life",
+              minimum=DT, minimum_why="the fleet retires at dt / useful_life a quarter: a shorter life retires "
+                                      "more than the fleet"),
     ParamSpec("contract_share0", "1", "prob", "phi_0: take-or-pay share of the fleet at as_of"),
     ParamSpec("contract_tau", "yr", "positive", "tau: mean remaining contract length; phi rolls off as exp(-dt/tau)"),
     ParamSpec("new_contract_share", "1", "prob", "share of newly bought GPUs placed under contract"),
