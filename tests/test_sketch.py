@@ -19,7 +19,14 @@ import numpy as np
 import pytest
 from test_simulate import HORIZON, THIN_MARKET, sketch_traces
 
-from mc_engine.engine.reduce import N_BINS, asinh, histogram, masked_extremes, pilot_edges, quantiles_from_histogram
+from mc_engine.engine.reduce import (
+    N_BINS,
+    asinh,
+    histogram,
+    masked_extremes,
+    pilot_edges,
+    quantiles_from_histogram,
+)
 
 SEED = 20260630
 N = 200_000

@@ -27,7 +27,6 @@ import numpy as np
 from .._params import DOMAIN_BOUNDS, REGIMES, ParamSpec
 from ..errors import PriorError, PriorWarning, Problem
 from ..model import KINDS, SECTIONS
-from ..model.state import DT
 from .copula import is_psd, nearest_correlation, spearman_to_pearson
 from .distributions import PARAM_NAMES, Dist, support
 from .specs import META_KEYS, FormError, is_spec, parse_form, show_value, to_dist
