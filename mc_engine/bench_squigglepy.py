@@ -23,11 +23,14 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .model.state import DT
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 CASE = Path(__file__).resolve().parents[1] / "benchmarks" / "one_lab_runway.toml"
 LAB = "lab"
@@ -82,8 +85,8 @@ def squigglepy_runway(n_paths: int, horizon: int, params: dict[str, float], seed
             hardware *= ~cost_growth
             revenue = revenue0 * share
             serve = revenue0 * (1 - p["compute_margin0"]) * share * hardware
-            training_log_growth += DT * (p["training_growth_inf"] + (p["training_growth0"] - p["training_growth_inf"])
-                                         * math.exp(-p["training_growth_decay"] * (t - 1) * DT))
+            g_0, g_inf, lam = p["training_growth0"], p["training_growth_inf"], p["training_growth_decay"]
+            training_log_growth += DT * (g_inf + (g_0 - g_inf) * math.exp(-lam * (t - 1) * DT))
             train = p["training0"] / 4 * math.exp(training_log_growth)
             opex = p["opex0"] / 4 * math.exp(p["opex_growth"] * t * DT)
             cash -= serve + train + opex - revenue
@@ -98,15 +101,24 @@ def squigglepy_runway(n_paths: int, horizon: int, params: dict[str, float], seed
 
 def engine_runway(n_paths: int, horizon: int, seed: int = 0, path: str | Path = CASE) -> np.ndarray:
     """Survival by quarter, shape (horizon,), of the case run through :func:`mc_engine.simulate`."""
+    return _survival(_simulate_case(n_paths, horizon, seed, path))
+
+
+def _simulate_case(n_paths: int, horizon: int, seed: int = 0, path: str | Path = CASE) -> xr.Dataset:
+    """The engine's Dataset of the case (imports JAX lazily, like :mod:`mc_engine.bench`)."""
     from ._simulate import simulate
 
-    ds = simulate(path, n_paths, seed, horizon)
+    return simulate(path, n_paths, seed, horizon)
+
+
+def _survival(ds: xr.Dataset) -> np.ndarray:
+    """The lab's ``survival_prob`` by quarter, float64."""
     return ds["survival_prob"].sel(company=LAB).values.astype(np.float64)
 
 
 def survival_diff_se(a: np.ndarray, n_a: int, b: np.ndarray, n_b: int) -> np.ndarray:
-    """Binomial standard error of ``a - b`` for two survival curves from ``n_a`` and ``n_b`` paths, under
-    equal survival: ``sqrt(p (1 - p) (1 / n_a + 1 / n_b))`` with the pooled ``p = (n_a a + n_b b) / (n_a + n_b)``."""
+    """Binomial standard error of ``a - b`` for two survival curves from ``n_a`` and ``n_b`` paths under
+    equal survival: ``sqrt(p (1 - p) (1 / n_a + 1 / n_b))``, pooled ``p = (n_a a + n_b b) / (n_a + n_b)``."""
     p = (n_a * a + n_b * b) / (n_a + n_b)
     return np.sqrt(p * (1 - p) * (1 / n_a + 1 / n_b))
 
@@ -114,15 +126,18 @@ def survival_diff_se(a: np.ndarray, n_a: int, b: np.ndarray, n_b: int) -> np.nda
 def run_case(n_squiggle: int = 2_000, n_engine: int = 100_000, horizon: int = 24) -> dict[str, Any]:
     """Time both implementations of the case and check that they agree.
 
-    The engine is timed on its second call (the first compiles); squigglepy by the wall time of its one
-    call; both count ``paths x horizon`` company-path-quarters (squigglepy's model stops a path when it
-    defaults, so it does less work than that: the ratio is, if anything, in squigglepy's favour).
-    Agreement: the largest |survival difference| over quarters and the binomial standard error of that
-    difference, :func:`survival_diff_se`.
+    The engine is timed by the wall time of its second :func:`mc_engine.simulate` call (the first
+    compiles), squigglepy by the wall time of its one call: both from parameters to survival curve.
+    ``steady_s`` is the engine's own steady-state time of that call as :mod:`mc_engine.bench` reports it
+    (the chunked scan and its reductions; the sketch pilot and the Dataset assembly excluded). Both count
+    ``paths x horizon`` company-path-quarters; squigglepy's model stops a path when it defaults, so it does
+    less work than that and the ratio is, if anything, in squigglepy's favour. Agreement: the largest
+    |survival difference| over quarters and its binomial standard error (:func:`survival_diff_se`).
 
     Returns:
-        ``squigglepy`` and ``engine`` (paths, seconds, cpq_per_s, survival at the horizon), ``speed_ratio``
-        (engine cpq/s over squigglepy's), ``survival_max_abs_diff``, ``survival_diff_se`` and its quarter.
+        ``squigglepy`` and ``engine`` (paths, seconds, cpq_per_s, survival at the horizon; the engine's
+        ``steady_s`` too), ``speed_ratio`` (engine cpq/s over squigglepy's), ``survival_max_abs_diff``,
+        ``survival_diff_se`` and ``survival_diff_quarter`` (1-based).
     """
     from importlib.metadata import version
 
@@ -130,10 +145,11 @@ def run_case(n_squiggle: int = 2_000, n_engine: int = 100_000, horizon: int = 24
     start = time.perf_counter()
     peer = squigglepy_runway(n_squiggle, horizon, params)
     peer_s = time.perf_counter() - start
-    engine_runway(n_engine, horizon)  # compile
+    _simulate_case(n_engine, horizon)  # compile
     start = time.perf_counter()
-    engine = engine_runway(n_engine, horizon)
+    ds = _simulate_case(n_engine, horizon)
     engine_s = time.perf_counter() - start
+    engine = _survival(ds)
 
     diff = np.abs(peer - engine)
     q = int(np.argmax(diff))
@@ -144,7 +160,7 @@ def run_case(n_squiggle: int = 2_000, n_engine: int = 100_000, horizon: int = 24
         "squigglepy": {"paths": n_squiggle, "seconds": peer_s, "cpq_per_s": cpq_peer,
                        "survival_at_horizon": float(peer[-1])},
         "engine": {"paths": n_engine, "seconds": engine_s, "cpq_per_s": cpq_engine,
-                   "survival_at_horizon": float(engine[-1])},
+                   "steady_s": ds.attrs["run_seconds"], "survival_at_horizon": float(engine[-1])},
         "speed_ratio": cpq_engine / cpq_peer,
         "survival_max_abs_diff": float(diff[q]), "survival_diff_se": se, "survival_diff_quarter": q + 1,
     }

@@ -136,9 +136,21 @@ def run(
     chunk_paths: Annotated[int | None, typer.Option(help="Paths per compiled call (multiple of 8192).")] = None,
     prng: Annotated[str, typer.Option(help="philox4x32, threefry4x32 or threefry2x32.")] = "philox4x32",
     allow_unsourced: RelaxSources = False,
+    distributed: Annotated[bool, typer.Option(help="Several hosts: call jax.distributed.initialize() (Slurm, "
+                                                   "Open MPI and TPU pods are detected; elsewhere give the three "
+                                                   "options below). Process 0 writes the folder.")] = False,
+    coordinator: Annotated[str | None, typer.Option(help="HOST:PORT of process 0 (with --distributed).")] = None,
+    num_processes: Annotated[int | None, typer.Option(min=1, help="Processes in all (with --distributed).")] = None,
+    process_id: Annotated[int | None, typer.Option(min=0, help="This process, 0-based (with --distributed).")] = None,
 ) -> None:
     """Simulate FILE and write a run folder (result.nc, manifest.json, resolved priors) atomically."""
     import datetime as dt
+
+    if distributed:
+        import jax
+
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                                   process_id=process_id)
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -168,6 +180,12 @@ def run(
                 bar.update(task, completed=done, description="simulating", rate=rate)
 
             ds = simulate(priors, paths, seed, horizon, chunk_paths=chunk_paths, prng=prng, progress=progress)
+        if distributed:
+            import jax
+
+            if jax.process_index() != 0:
+                stdout.print(f"process {jax.process_index()} of {jax.process_count()}: done; process 0 writes {out}")
+                return
         folder = write_run(ds, out, priors, overwrite=overwrite)
         _summary(ds)
         stdout.print(f"[green]wrote[/] {folder} ({paths:,} paths, {ds.attrs['run_seconds']:.1f} s simulating, "

@@ -7,7 +7,12 @@ import pytest
 
 pytest.importorskip("squigglepy")
 
-from mc_engine.bench_squigglepy import case_params, engine_runway, squigglepy_runway, survival_diff_se  # noqa: E402
+from mc_engine.bench_squigglepy import (  # noqa: E402
+    case_params,
+    engine_runway,
+    squigglepy_runway,
+    survival_diff_se,
+)
 
 N_SQUIGGLE = 2_000
 N_ENGINE = 20_000
@@ -27,5 +32,5 @@ def test_squigglepy_and_engine_survival_agree() -> None:
     assert np.all(np.diff(peer) <= 0)
     se = survival_diff_se(peer, N_SQUIGGLE, engine, N_ENGINE)
     bad = np.abs(peer - engine) > 4 * se
-    assert not bad.any(), (f"quarters {np.flatnonzero(bad) + 1}: squigglepy {peer[bad]} vs engine {engine[bad]} "
-                           f"(4 SE = {4 * se[bad]})")
+    assert not bad.any(), (f"quarters {np.flatnonzero(bad) + 1}: squigglepy {peer[bad]} vs engine "
+                           f"{engine[bad]} (4 SE = {4 * se[bad]})")

@@ -3,7 +3,11 @@
 Every device runs the same per-chunk program (:func:`scan.chunk_scan`) on its own
 whole key blocks; the caller merges the reductions chunk by chunk in block order,
 so the numbers are the same for any device count. Hosts (``jax.distributed``
-processes) take disjoint contiguous ranges of blocks: :func:`process_block_range`.
+processes) take disjoint contiguous ranges of whole superblocks
+(:func:`process_block_range`) and :func:`merge_processes` combines their reductions
+with JAX's collectives (``multihost_utils.process_allgather``): integer counts add,
+extremes take min/max, and float64 block sums are folded superblock by superblock in
+global order, exactly as one process folds them, so the result is bit-identical.
 """
 
 from __future__ import annotations
@@ -19,19 +23,83 @@ from .scan import Model
 
 
 def process_block_range(total_blocks: int, process_index: int | None = None,
-                        process_count: int | None = None) -> range:
+                        process_count: int | None = None, align: int = 1) -> range:
     """The key blocks host ``process_index`` of ``process_count`` simulates: contiguous, disjoint, covering.
 
-    Defaults to ``jax.process_index()`` / ``jax.process_count()``; pass them explicitly to test the split on
-    one machine. Earlier processes take one extra block when ``total_blocks`` does not divide evenly.
+    Blocks are handed out in units of ``align`` (whole superblocks); earlier processes take one extra unit
+    when the units do not divide evenly, and a process may get none. Defaults to ``jax.process_index()`` /
+    ``jax.process_count()``; pass them explicitly to test the split on one machine.
     """
     index = jax.process_index() if process_index is None else process_index
     count = jax.process_count() if process_count is None else process_count
     if not 0 <= index < count:
         raise ValueError(f"process_index must be in [0, {count}) (got {index})")
-    base, extra = divmod(total_blocks, count)
+    units = -(-total_blocks // align)
+    base, extra = divmod(units, count)
     start = index * base + min(index, extra)
-    return range(start, start + base + (index < extra))
+    stop = start + base + (index < extra)
+    return range(min(start * align, total_blocks), min(stop * align, total_blocks))
+
+
+def _gather(x: np.ndarray) -> np.ndarray:
+    """Every process's ``x`` (same shape and dtype on all), stacked on a new leading axis, bit for bit.
+
+    The bytes travel as uint32 words: with 64-bit types off, JAX would round float64 to float32.
+    """
+    from jax.experimental import multihost_utils
+
+    x = np.ascontiguousarray(x)
+    raw = x.tobytes()
+    raw += bytes(-len(raw) % 4)
+    words = multihost_utils.process_allgather(np.frombuffer(raw, np.uint32), tiled=False)
+    rows = np.asarray(words).reshape(-1, len(raw) // 4)
+    return np.stack([np.frombuffer(r.tobytes()[: x.nbytes], x.dtype).reshape(x.shape) for r in rows])
+
+
+def merge_processes(acc: Any, horizon: dict[str, np.ndarray], final: dict[str, np.ndarray],
+                    inputs: dict[str, list[np.ndarray]], keep: int, input_names: Sequence[str],
+                    ranges: Sequence[range], superblock: int) -> dict[str, Any]:
+    """Combine every process's reductions (call on every process; every process gets the same result).
+
+    Args:
+        acc: this process's :class:`~mc_engine.engine.simulate.Accumulator` (finished, superblocks kept); its
+            fields are replaced by the merged ones.
+        horizon: this process's horizon sketches ``hist``, ``extremes``, ``rounds``, ``down``.
+        final, inputs: the sensitivity subsample (held by process 0, which owns the run's first paths).
+        keep: paths in the sensitivity subsample; input_names: its uncertain inputs.
+        ranges: every process's key blocks (:func:`process_block_range`); superblock: blocks per unit.
+
+    Returns:
+        ``horizon``, ``final`` and ``inputs`` merged.
+    """
+    for k in ("counts", "hist", "mhist", "regime"):
+        setattr(acc, k, _gather(getattr(acc, k)).sum(0))
+    for k in ("extremes", "mextremes"):
+        every = _gather(getattr(acc, k))
+        setattr(acc, k, np.stack([every[:, :, 0].min(0), every[:, :, 1].max(0)], 1))
+    units = [sorted({b // superblock for b in r}) for r in ranges]
+    width = max(len(u) for u in units)
+    for k in ("sums", "msums"):
+        own = acc.superblocks[k]
+        mine = np.zeros((width, *getattr(acc, "extremes" if k == "sums" else "mextremes").shape))  # same cells
+        for i, unit in enumerate(sorted(own)):
+            mine[i] = own[unit]
+        total = None
+        for p_units, rows in zip(units, _gather(mine), strict=True):
+            for i in range(len(p_units)):  # superblocks in global order: the fold of a one-process run
+                total = rows[i] if total is None else total + rows[i]
+        setattr(acc, k, total)
+    merged_horizon = {"hist": _gather(horizon["hist"]).sum(0), "rounds": _gather(horizon["rounds"]).sum(0),
+                      "down": _gather(horizon["down"]).sum(0)}
+    ext = _gather(horizon["extremes"])
+    merged_horizon["extremes"] = np.stack([ext[:, 0].min(0), ext[:, 1].max(0)])
+    n_comp = final["survived"].shape[1]
+    own_final = {"survived": final["survived"] if len(final["survived"]) == keep else np.zeros((keep, n_comp), bool),
+                 "cumburn": final["cumburn"] if len(final["cumburn"]) == keep else np.zeros((keep, n_comp), np.float32)}
+    own_inputs = {n: np.concatenate(inputs[n]) if n in inputs else np.zeros(keep, np.float32) for n in input_names}
+    return {"horizon": merged_horizon,
+            "final": {k: _gather(v.astype(np.float32 if k == "cumburn" else bool))[0] for k, v in own_final.items()},
+            "inputs": {n: _gather(v.astype(np.float32))[0] for n, v in own_inputs.items()}}
 
 
 def run_chunks_on_devices(model: Model, key: jax.Array, first_blocks: Sequence[int], n_blocks: int, horizon: int,

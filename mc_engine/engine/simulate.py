@@ -22,6 +22,7 @@ from ..model.market import INDICES
 from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
 from .reduce import COMPANY_VARS, N_BINS, block_sums, histogram, masked_extremes, pilot_edges
 from .scan import Model, compile_model, run_chunk
+from .shard import merge_processes, process_block_range, run_chunks_on_devices
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99)
 THIN_VARS: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status")
@@ -61,45 +62,76 @@ def _reducer(aux: dict[str, Any], t: jax.Array, obs: dict[str, jax.Array], alive
     }
 
 
+SUPERBLOCK: int = 64
+"""Key blocks per summation unit: block sums are added in block order within a superblock, and superblock
+totals in superblock order, so float64 means are the same for any chunking, device count or host split
+(hosts take whole superblocks)."""
+
+
 @dataclass
 class Accumulator:
-    """Merged reductions of the chunks run so far (host side, exact integer counts, float64 sums)."""
+    """Merged reductions of the chunks run so far (host side, exact integer counts, float64 sums).
 
-    counts: np.ndarray | None = None
-    hist: np.ndarray | None = None
-    mhist: np.ndarray | None = None
-    extremes: np.ndarray | None = None
-    mextremes: np.ndarray | None = None
-    sums: np.ndarray | None = None  # float64 running totals, blocks added one at a time in block order
+    ``start``/``stop``: this process's key blocks; blocks outside (padding) are skipped. Block sums go into
+    the open superblock's running total; a finished superblock is folded into ``sums``/``msums`` in order,
+    or, with ``keep_superblocks`` (several processes), kept by index for :func:`shard.merge_processes`.
+    """
+
+    counts: np.ndarray
+    hist: np.ndarray
+    mhist: np.ndarray
+    extremes: np.ndarray
+    mextremes: np.ndarray
+    regime: np.ndarray
+    start: int
+    stop: int
+    keep_superblocks: bool = False
+    sums: np.ndarray | None = None
     msums: np.ndarray | None = None
-    blocks_left: int = 0
-    regime: np.ndarray | None = None
-    final: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    sens_inputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    superblocks: dict[str, dict[int, np.ndarray]] = field(default_factory=lambda: {"sums": {}, "msums": {}})
+    _open: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)
 
-    def add(self, ys: dict[str, Any]) -> None:
+    @classmethod
+    def empty(cls, horizon: int, nc: int, nv: int, nm: int, start: int, stop: int,
+              keep_superblocks: bool = False) -> Accumulator:
+        ext = lambda *cells: np.stack([np.full(cells, np.inf, np.float32), np.full(cells, -np.inf, np.float32)])  # noqa: E731
+        return cls(counts=np.zeros((horizon, 3, nc), np.int64), hist=np.zeros((horizon, nc, nv, N_BINS + 2), np.int64),
+                   mhist=np.zeros((horizon, nm, N_BINS + 2), np.int64),
+                   extremes=np.stack([ext(nc, nv)] * horizon), mextremes=np.stack([ext(nm)] * horizon),
+                   regime=np.zeros((horizon, 3), np.int64), start=start, stop=stop, keep_superblocks=keep_superblocks)
+
+    def add(self, ys: dict[str, Any], first_block: int) -> None:
         get = lambda k: np.asarray(ys[k])  # noqa: E731
         for k in ("counts", "hist", "mhist", "regime"):
-            arr = get(k).astype(np.int64)
-            setattr(self, k, arr if getattr(self, k) is None else getattr(self, k) + arr)
+            setattr(self, k, getattr(self, k) + get(k).astype(np.int64))
         for k in ("extremes", "mextremes"):
-            arr = get(k)
-            old = getattr(self, k)
-            if old is None:
-                setattr(self, k, arr)
-            else:
-                setattr(self, k, np.stack([np.minimum(old[:, 0], arr[:, 0]), np.maximum(old[:, 1], arr[:, 1])], 1))
-        # Add block sums one block at a time, in block order, skipping padding blocks: the float64 total
-        # then has the same rounding for every chunk size, and memory stays constant in the path count.
+            old, arr = getattr(self, k), get(k)
+            setattr(self, k, np.stack([np.minimum(old[:, 0], arr[:, 0]), np.maximum(old[:, 1], arr[:, 1])], 1))
         for k in ("sums", "msums"):
             blocks = get(k).astype(np.float64)  # (T, 2, blocks, ...)
-            total = getattr(self, k)
-            if total is None:
-                total = np.zeros(blocks[:, :, 0].shape)
-            for b in range(min(blocks.shape[2], self.blocks_left)):
-                total = total + blocks[:, :, b]
-            setattr(self, k, total)
-        self.blocks_left -= min(get("sums").shape[2], self.blocks_left)
+            for b in range(blocks.shape[2]):
+                g = first_block + b
+                if self.start <= g < self.stop:
+                    self._add_block(k, g, blocks[:, :, b])
+
+    def _add_block(self, k: str, g: int, block: np.ndarray) -> None:
+        unit = g // SUPERBLOCK
+        if k in self._open and self._open[k][0] != unit:
+            self._close(k)
+        held = self._open.get(k)
+        self._open[k] = (unit, block if held is None else held[1] + block)
+
+    def _close(self, k: str) -> None:
+        unit, total = self._open.pop(k)
+        if self.keep_superblocks:
+            self.superblocks[k][unit] = total
+        else:
+            setattr(self, k, total if getattr(self, k) is None else getattr(self, k) + total)
+
+    def finish(self) -> None:
+        """Close the open superblocks (call once, after the last chunk)."""
+        for k in list(self._open):
+            self._close(k)
 
 
 @dataclass(frozen=True)
@@ -129,8 +161,10 @@ class RawResult:
     timings: dict[str, float]
 
 
-def _valid(first_block: int, n_blocks: int, block: int, n_paths: int) -> np.ndarray:
-    return (first_block * block + np.arange(n_blocks * block)) < n_paths
+def _valid(first_block: int, n_blocks: int, block: int, n_paths: int, stop_block: int | None = None) -> np.ndarray:
+    """Which paths of a chunk count: those before ``n_paths`` (and before block ``stop_block``)."""
+    end = n_paths if stop_block is None else min(n_paths, stop_block * block)
+    return (first_block * block + np.arange(n_blocks * block)) < end
 
 
 def _dummy_edges(horizon: int, *cells: int) -> np.ndarray:
@@ -144,7 +178,8 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
                  block_size: int = DEFAULT_BLOCK_SIZE,
                  progress: Callable[[int, int], None] | None = None, theta: np.ndarray | None = None,
                  until: Callable[[np.ndarray, int], bool] | None = None,
-                 devices: Sequence[jax.Device] | None = None) -> RawResult:
+                 devices: Sequence[jax.Device] | None = None, process_index: int | None = None,
+                 process_count: int | None = None) -> RawResult:
     """Simulate ``n_paths`` futures and return merged reductions (see :func:`mc_engine.simulate`).
 
     Args:
@@ -155,6 +190,10 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
             that many paths (``n_paths`` is then a maximum).
         devices: local devices to spread chunks over (one chunk per device at a time); the result does not
             depend on how many.
+        process_index, process_count: this process's share when several (``jax.distributed``) processes run
+            one simulation (default ``jax.process_index()`` / ``jax.process_count()``): each takes a
+            contiguous range of whole superblocks and the reductions are merged across processes with
+            JAX collectives, so every process returns the result of a one-process run, bit for bit.
     """
     if n_paths < 1:
         raise ValueError(f"n_paths must be >= 1 (got {n_paths})")
@@ -168,20 +207,28 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     if chunk_paths % block_size:
         raise ValueError(f"chunk_paths ({chunk_paths}) must be a multiple of the block size ({block_size})")
     chunk_blocks = max(1, min(chunk_paths // block_size, total_blocks))
-    n_chunks = math.ceil(total_blocks / chunk_blocks)
     # At most one key block: the thin sample (and the sketch pilot drawn from it) is then the same paths
     # for every chunk size; capping at the chunk made both depend on chunk_paths when thin > block_size.
     thin = min(thin, n_paths, block_size)
     nc, nv, nm = model.layout.n_companies, len(COMPANY_VARS), len(INDICES)
+    index = jax.process_index() if process_index is None else process_index
+    count = jax.process_count() if process_count is None else process_count
+    if count > 1 and until is not None:
+        raise ValueError("a precision stop (until) runs in one process; split sweep points between processes")
+    mine = process_block_range(total_blocks, index, count, align=SUPERBLOCK)
+    firsts = list(range(mine.start, mine.stop, chunk_blocks))
+
+    def valid_for(first: int) -> np.ndarray:
+        return _valid(first, chunk_blocks, block_size, n_paths, mine.stop)
 
     def aux_for(first: int, edges: np.ndarray, medges: np.ndarray) -> dict[str, Any]:
-        return {"valid": jnp.asarray(_valid(first, chunk_blocks, block_size, n_paths)),
-                "edges": jnp.asarray(edges), "medges": jnp.asarray(medges)}
+        return {"valid": jnp.asarray(valid_for(first)), "edges": jnp.asarray(edges), "medges": jnp.asarray(medges)}
 
     reducer = _Reducer(thin, block_size)
 
     # Pilot: the first chunk's thin sample sets the sketch edges (the same paths whatever the chunking).
-    aux = aux_for(0, _dummy_edges(horizon, nc, nv), _dummy_edges(horizon, nm))
+    aux = {"valid": jnp.asarray(_valid(0, chunk_blocks, block_size, n_paths)),
+           "edges": jnp.asarray(_dummy_edges(horizon, nc, nv)), "medges": jnp.asarray(_dummy_edges(horizon, nm))}
     final, ys, _ = run_chunk(model, key, 0, chunk_blocks, horizon, reducer, aux, theta=theta)
     thin_obs = {k: np.asarray(v) for k, v in ys["thin"].items()}
     t_compile = time.perf_counter() - t0
@@ -194,43 +241,41 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     final_cells = np.stack([np.asarray(final.company.cumburn)[:thin], np.asarray(final.company.raised)[:thin]], -1)
     fedges = pilot_edges(final_cells, np.ones_like(final_cells, bool))  # (C, 2, 4)
 
-    acc = Accumulator(blocks_left=total_blocks)
+    acc = Accumulator.empty(horizon, nc, nv, nm, mine.start, mine.stop, keep_superblocks=count > 1)
     horizon_hist = np.zeros((nc, 2, N_BINS + 2), np.int64)
     horizon_ext = np.stack([np.full((nc, 2), np.inf), np.full((nc, 2), -np.inf)])
     rounds_sum = np.zeros(nc)
     down_count = np.zeros(nc, np.int64)
-    keep = min(sensitivity_paths, n_paths)
+    # The sensitivity subsample is the first paths of the run: process 0's (at most its share).
+    keep = min(sensitivity_paths, n_paths, process_block_range(total_blocks, 0, count, align=SUPERBLOCK).stop * block_size)
     sens_outcomes: dict[str, list[np.ndarray]] = {"survived": [], "cumburn": []}
     sens_inputs: dict[str, list[np.ndarray]] = {}
     t_run = time.perf_counter()
+    my_paths = max(0, min(n_paths, mine.stop * block_size) - mine.start * block_size)
     if progress is not None:
-        progress(0, n_paths)
+        progress(0, my_paths)
     n_done = 0
 
     def chunk_results() -> Iterator[tuple[int, Any, Any, Any]]:
         if devices is None or len(devices) < 2:
-            for chunk in range(n_chunks):
-                first = chunk * chunk_blocks
-                yield (chunk, *run_chunk(model, key, first, chunk_blocks, horizon, reducer,
+            for first in firsts:
+                yield (first, *run_chunk(model, key, first, chunk_blocks, horizon, reducer,
                                          aux_for(first, edges, medges), theta=theta))
             return
-        from .shard import run_chunks_on_devices
-
-        for group in range(0, n_chunks, len(devices)):
+        for group in range(0, len(firsts), len(devices)):
             # A short last group is padded with chunks past the end (every path masked) and dropped.
-            firsts = [(group + d) * chunk_blocks for d in range(len(devices))]
-            per_chunk = [{"valid": _valid(f, chunk_blocks, block_size, n_paths)} for f in firsts]
-            outs = run_chunks_on_devices(model, key, firsts, chunk_blocks, horizon, reducer,
+            group_firsts = [firsts[0] + (group + d) * chunk_blocks for d in range(len(devices))]
+            per_chunk = [{"valid": valid_for(f)} for f in group_firsts]
+            outs = run_chunks_on_devices(model, key, group_firsts, chunk_blocks, horizon, reducer,
                                          {"edges": edges, "medges": medges}, per_chunk,
                                          model.sampler.theta if theta is None else theta, devices)
             for d, out in enumerate(outs):
-                if group + d < n_chunks:
-                    yield (group + d, *out)
+                if group + d < len(firsts):
+                    yield (group_firsts[d], *out)
 
-    for chunk, final, ys, draws in chunk_results():
-        first = chunk * chunk_blocks
-        acc.add(ys)
-        valid = _valid(first, chunk_blocks, block_size, n_paths)
+    for first, final, ys, draws in chunk_results():
+        acc.add(ys, first)
+        valid = valid_for(first)
         c = final.company
         cells = np.stack([np.asarray(c.cumburn), np.asarray(c.raised)], -1)[valid]
         horizon_hist += _np_histogram(cells, fedges)
@@ -247,12 +292,24 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
             for j, (name, inp) in enumerate(priors.inputs.items()):
                 if not inp.is_point:
                     sens_inputs.setdefault(name, []).append(drawn[:take, j])
-        n_done = min((chunk + 1) * chunk_blocks * block_size, n_paths)
+        n_done = min((first + chunk_blocks) * block_size, n_paths, mine.stop * block_size) - mine.start * block_size
         if progress is not None:
-            progress(n_done, n_paths)
+            progress(n_done, my_paths)
         if until is not None and n_done < n_paths and until(acc.counts, n_done):
             n_paths = n_done
             break
+    acc.finish()
+    if count > 1:
+        final_sens = {k: np.concatenate(v) if v else np.zeros((0, nc), bool if k == "survived" else np.float32)
+                      for k, v in sens_outcomes.items()}
+        names = [name for name, inp in priors.inputs.items() if not inp.is_point]
+        ranges = [process_block_range(total_blocks, p, count, align=SUPERBLOCK) for p in range(count)]
+        merged = merge_processes(acc, {"hist": horizon_hist, "extremes": horizon_ext, "rounds": rounds_sum,
+                                       "down": down_count}, final_sens, sens_inputs, keep, names, ranges, SUPERBLOCK)
+        horizon_hist, horizon_ext, rounds_sum, down_count = (merged["horizon"][k] for k in ("hist", "extremes",
+                                                                                                "rounds", "down"))
+        sens_outcomes = {k: [v] for k, v in merged["final"].items()}
+        sens_inputs = {k: [v] for k, v in merged["inputs"].items()}
     t_end = time.perf_counter()
     sums, msums = acc.sums, acc.msums
     return RawResult(
