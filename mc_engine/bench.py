@@ -99,6 +99,24 @@ def numpy_reference_time(priors, n_paths: int, horizon: int) -> float:
     return wall
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (MB): ``VmHWM`` where /proc has it, else ``ru_maxrss``.
+
+    ``ru_maxrss`` is wrong for a child: Linux keeps it across fork and exec, so a fresh process started by
+    a large parent reports the parent's size (measured: 9.7 GB for a 2 GB run started after the NumPy
+    reference). ``VmHWM`` belongs to the process's own address space.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
 def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
     """A whole ``mc-engine run`` of the baseline in a fresh process: simulate ``n_paths`` and write the run
     folder (into a temporary directory, when netCDF4 is installed). Returns its peak resident memory (MB),
@@ -107,7 +125,8 @@ def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         code = (
-            "import importlib.util, json, resource, time, jax, mc_engine\n"
+            "import importlib.util, json, time, jax, mc_engine\n"
+            "from mc_engine.bench import peak_rss_mb\n"
             "from mc_engine.inputs.loader import load_priors\n"
             f"priors = load_priors({str(BASELINE)!r})\n"
             f"ds = mc_engine.simulate(priors, {n_paths}, 0, {horizon})\n"
@@ -115,7 +134,7 @@ def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
             "if wrote:\n"
             "    from mc_engine.output.runs import write_run\n"
             f"    write_run(ds, {tmp!r} + '/run', priors)\n"
-            "print(json.dumps({'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,\n"
+            "print(json.dumps({'peak_rss_mb': peak_rss_mb(),\n"
             "    'steady_s': ds.attrs['run_seconds'], 'first_call_s': ds.attrs['compile_seconds'],\n"
             "    'write_s': time.perf_counter() - t if wrote else None,\n"
             "    'device_peak_mb': (jax.devices()[0].memory_stats() or {}).get('peak_bytes_in_use', 0) / 2**20}))\n"
