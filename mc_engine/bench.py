@@ -139,7 +139,9 @@ def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
             "    'write_s': time.perf_counter() - t if wrote else None,\n"
             "    'device_peak_mb': (jax.devices()[0].memory_stats() or {}).get('peak_bytes_in_use', 0) / 2**20}))\n"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if out.returncode != 0:  # recorded, not raised: the rest of the suite still runs and is written
+        return {"paths": n_paths, "error": out.stderr.strip().splitlines()[-1:] or [f"exit {out.returncode}"]}
     record = json.loads(out.stdout.strip().splitlines()[-1])
     record["paths"] = n_paths
     return record
@@ -195,6 +197,10 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
     big = [10_000_000] + ([100_000_000] if jax.default_backend() != "cpu" else [])
     for n in [10_000, 100_000, 1_000_000] + (big if full else []):
         r = fresh_run(n, horizon)
+        if "error" in r:
+            log(f"fresh run {n:>11,} paths FAILED: {r['error']}")
+            record["fresh_runs"].append(r)
+            continue
         r["cpq_per_s"] = n * companies * horizon / r["steady_s"]
         record["fresh_runs"].append(r)
         log(f"fresh run {n:>11,} paths: peak RSS {r['peak_rss_mb']:,.0f} MB, steady {r['steady_s']:.1f} s "

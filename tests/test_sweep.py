@@ -165,3 +165,21 @@ def test_four_devices_identical_to_one(files: tuple[Path, Path]) -> None:
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "identical" in done.stdout
+
+
+def test_grid_over_an_uncertain_input(files: tuple[Path, Path]) -> None:
+    """Pinning an uncertain input changes the sampler's structure: both values share one new program
+    (at most one compile for the key), each point equals simulate() of the pinned priors, and the lab
+    with USD 30 bn of cash outlives the one with USD 1 bn."""
+    key = "companies.alab.cash0"
+    assert not load_priors(files[0]).inputs[key].is_point
+    before = _jit_chunk._cache_size()
+    ds = mc_engine.sweep(files[0], {key: [1.0, 30.0]}, **SETTINGS)
+    assert _jit_chunk._cache_size() - before <= 1
+    assert "companies.alab.cash0" not in ds["input"].values  # pinned: no longer a sensitivity input
+    one = mc_engine.simulate(pin_inputs(load_priors(files[0]), {key: 30.0}), N_PATHS, SEED, HORIZON,
+                             chunk_paths=CHUNK, block_size=BLOCK, thin=THIN, sensitivity_paths=N_PATHS)
+    np.testing.assert_array_equal(ds.sel({key: 30.0, "scenario": "base"})["survival_prob"].values,
+                                  one["survival_prob"].values)
+    horizon = ds["survival_prob"].sel(company="alab", scenario="base").isel(quarter=-1)
+    assert float(horizon.sel({key: 30.0})) > float(horizon.sel({key: 1.0})) + 0.05
