@@ -39,6 +39,7 @@ class ParamSpec:
         minimum: least value every draw must reach beyond the domain (a duration the model turns into a
             share per quarter, ``dt / x``, must be at least one quarter), or None.
         minimum_why: what goes wrong below ``minimum``, for the loader's error message.
+        maximum: greatest value any draw may reach beyond the domain, or None; maximum_why: as minimum_why.
     """
 
     name: str
@@ -49,6 +50,8 @@ class ParamSpec:
     schedule: bool = False
     minimum: float | None = None
     minimum_why: str = ""
+    maximum: float | None = None
+    maximum_why: str = ""
 
 
 REGIMES: tuple[str, ...] = ("boom", "normal", "winter")

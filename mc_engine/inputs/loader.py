@@ -751,6 +751,9 @@ def _float32_problem(dist: Dist, spec: ParamSpec) -> str | None:
     if spec.minimum is not None and lo < spec.minimum:
         return (f"{what} can draw {lo:g} {spec.units}, below {spec.minimum:g} {spec.units}: {spec.minimum_why}; "
                 f"narrow it or add bounds = [{spec.minimum:g}, inf]")
+    if spec.maximum is not None and hi > spec.maximum:
+        return (f"{what} can draw {hi:g} {spec.units}, above {spec.maximum:g} {spec.units}: {spec.maximum_why}; "
+                f"narrow it or add bounds = [{DOMAIN_BOUNDS[spec.domain][0]:g}, {spec.maximum:g}]")
     if spec.domain == "unit_open" and (lo < UNIT_GAP or hi > 1 - UNIT_GAP):
         edge = lo if lo < UNIT_GAP else hi
         return (f"{what} can draw {edge:.9g}, which float32 rounds to (or too near) 0 or 1; {spec.name} must be "

@@ -33,7 +33,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("demand_vol", "1/sqrt(yr)", "nonneg", "s_d: volatility of ln D"),
     ParamSpec("utilisation0", "1", "unit_open", "U_0: starting fleet utilisation"),
     ParamSpec("utilisation_mean", "1", "unit_open", "long-run mean utilisation in the normal regime"),
-    ParamSpec("utilisation_speed", "1/yr", "nonneg", "kappa: mean-reversion speed of logit U"),
+    ParamSpec("utilisation_speed", "1/yr", "nonneg", "kappa: mean-reversion speed of logit U", maximum=1 / DT,
+              maximum_why="logit U moves kappa dt of the way to its mean each quarter: past 1 / dt it overshoots, "
+                          "past 2 / dt it oscillates with growing amplitude until U is 0 or 1 in float32"),
     ParamSpec("utilisation_shift", "1", "real", "shift of the logit of the utilisation mean in each regime", per_regime=True),
     ParamSpec("utilisation_vol", "1/sqrt(yr)", "nonneg", "volatility of logit U"),
 )
