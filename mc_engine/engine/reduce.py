@@ -98,11 +98,10 @@ def masked_extremes(x: jax.Array, weight: jax.Array) -> tuple[jax.Array, jax.Arr
     return (jnp.min(jnp.where(weight, x, jnp.inf), axis=0), jnp.max(jnp.where(weight, x, -jnp.inf), axis=0))
 
 
-def block_sums(x: jax.Array, weight: jax.Array, block: int) -> tuple[jax.Array, jax.Array]:
-    """Sum and sum of squares per key block, (blocks, *cells) float32: merged in float64 on the host in block
-    order, so means do not depend on chunking."""
-    xw = jnp.where(weight, x, 0.0).reshape(-1, block, *x.shape[1:])
-    return pairwise_sum(xw), pairwise_sum(xw * xw)
+def block_sums(x: jax.Array, weight: jax.Array, block: int) -> jax.Array:
+    """Sum per key block, (blocks, *cells) float32: merged in float64 on the host in block order, so means do
+    not depend on chunking."""
+    return pairwise_sum(jnp.where(weight, x, 0.0).reshape(-1, block, *x.shape[1:]))
 
 
 def pairwise_sum(x: jax.Array) -> jax.Array:

@@ -81,7 +81,8 @@ def merge_processes(acc: Any, horizon: dict[str, np.ndarray], final: dict[str, n
     width = max(len(u) for u in units)
     for k in ("sums", "msums"):
         own = acc.superblocks[k]
-        mine = np.zeros((width, *getattr(acc, "extremes" if k == "sums" else "mextremes").shape))  # same cells
+        cells = getattr(acc, "extremes" if k == "sums" else "mextremes")[:, 0].shape  # (T, *cells)
+        mine = np.zeros((width, *cells))
         for i, unit in enumerate(sorted(own)):
             mine[i] = own[unit]
         total = None

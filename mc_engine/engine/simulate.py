@@ -53,10 +53,10 @@ def _reducer(aux: dict[str, Any], t: jax.Array, obs: dict[str, jax.Array], alive
         "counts": counts,
         "hist": histogram(x, w, aux["edges"][i]),
         "extremes": jnp.stack(masked_extremes(x, w)),
-        "sums": jnp.stack(block_sums(x, w, block)),
+        "sums": block_sums(x, w, block),
         "mhist": histogram(mkt, wm, aux["medges"][i]),
         "mextremes": jnp.stack(masked_extremes(mkt, wm)),
-        "msums": jnp.stack(block_sums(mkt, wm, block)),
+        "msums": block_sums(mkt, wm, block),
         "regime": jnp.stack([((obs["regime"] == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
         "thin": {k: obs[k][:thin] for k in (*THIN_VARS, *THIN_MARKET)},
     }
@@ -108,11 +108,11 @@ class Accumulator:
             old, arr = getattr(self, k), get(k)
             setattr(self, k, np.stack([np.minimum(old[:, 0], arr[:, 0]), np.maximum(old[:, 1], arr[:, 1])], 1))
         for k in ("sums", "msums"):
-            blocks = get(k).astype(np.float64)  # (T, 2, blocks, ...)
-            for b in range(blocks.shape[2]):
+            blocks = get(k).astype(np.float64)  # (T, blocks, ...)
+            for b in range(blocks.shape[1]):
                 g = first_block + b
                 if self.start <= g < self.stop:
-                    self._add_block(k, g, blocks[:, :, b])
+                    self._add_block(k, g, blocks[:, b])
 
     def _add_block(self, k: str, g: int, block: np.ndarray) -> None:
         unit = g // SUPERBLOCK
@@ -148,7 +148,7 @@ class RawResult:
     hist: np.ndarray  # (T, C, V, N_BINS + 2)
     edges: np.ndarray  # (T, C, V, 4)
     extremes: np.ndarray  # (T, 2, C, V)
-    sums: np.ndarray  # (T, 2, C, V) float64
+    sums: np.ndarray  # (T, C, V) float64
     mhist: np.ndarray
     medges: np.ndarray
     mextremes: np.ndarray

@@ -141,9 +141,9 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
 
     q = quantiles_from_histogram(raw.hist, raw.edges, raw.extremes[:, 0], raw.extremes[:, 1], qs)  # (T,C,V,Q)
     q = q[:, order]
-    sums = raw.sums[:, :, order]  # (T, 2, C, V)
+    sums = raw.sums[:, order]  # (T, C, V)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums[:, 0] / counts[:, 0, :, None]
+        means = sums / counts[:, 0, :, None]
     for v, var in enumerate(COMPANY_VARS):
         out_name, long, units, scale = COMPANY_META[var]
         method = "quarter: sum" if var in FLOWS and var != "gross_margin" else "quarter: point"
@@ -158,7 +158,7 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         name, long = MARKET_NAMES[key]
         ds[name] = (("quarter", "quantile"), mq[:, m, :].astype(np.float32),
                     {"units": "1", "long_name": long, "cell_methods": "quarter: point (quantiles over paths)"})
-        ds[f"{name}_mean"] = (("quarter",), raw.msums[:, 0, m] / n, {"units": "1", "long_name": f"mean {long}",
+        ds[f"{name}_mean"] = (("quarter",), raw.msums[:, m] / n, {"units": "1", "long_name": f"mean {long}",
                                                                       "cell_methods": "quarter: point"})
     ds["regime_prob"] = (("quarter", "regime"), raw.regime / n,
                          {"units": "1", "long_name": "probability of each market regime in the quarter",
