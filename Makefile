@@ -12,16 +12,23 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[report]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# Each `make run` writes a new dated folder and points the link runs/baseline at it; a runs/baseline that is
+# a real folder (not made here) is never overwritten.
 run: $(VENV)/.installed
 	$(BIN)/mc-engine priors check $(PRIORS) > /dev/null
-	$(BIN)/mc-engine run $(PRIORS) --paths $(PATHS) --out runs/baseline --overwrite
+	@if [ -e runs/baseline ] && [ ! -L runs/baseline ]; then \
+	  echo "make run: runs/baseline is a folder make run did not make; move it away or run mc-engine run yourself" >&2; \
+	  exit 1; fi
+	@stamp=$$(date -u +%Y%m%d-%H%M%S); \
+	$(BIN)/mc-engine run $(PRIORS) --paths $(PATHS) --out runs/baseline-$$stamp && \
+	ln -sfn baseline-$$stamp runs/baseline && echo "runs/baseline -> runs/baseline-$$stamp"
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

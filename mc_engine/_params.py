@@ -40,6 +40,8 @@ class ParamSpec:
             share per quarter, ``dt / x``, must be at least one quarter), or None.
         minimum_why: what goes wrong below ``minimum``, for the loader's error message.
         maximum: greatest value any draw may reach beyond the domain, or None; maximum_why: as minimum_why.
+        label: a short readable name for charts and tables (``"minimum gap between rounds"``); when empty,
+            :attr:`display_label` derives one from ``name``.
     """
 
     name: str
@@ -52,6 +54,28 @@ class ParamSpec:
     minimum_why: str = ""
     maximum: float | None = None
     maximum_why: str = ""
+    label: str = ""
+
+    @property
+    def display_label(self) -> str:
+        """``label``, or a readable form of ``name`` (``min_gap_q`` -> ``min gap (quarters)``)."""
+        return self.label or readable_name(self.name)
+
+
+_WORDS: dict[str, str] = {
+    "prob": "probability", "vol": "volatility", "inf": "long-run", "gpu": "GPU", "ai": "AI", "fcf": "FCF",
+    "tau": "time constant", "capex": "capex", "opex": "opex", "algo": "algorithmic", "min": "min", "max": "max",
+    "q": "(quarters)", "sigma": "spread", "cut": "cut", "mean": "mean",
+}
+_SUFFIX0 = " at as_of"
+
+
+def readable_name(name: str) -> str:
+    """A readable label derived from a parameter key: words split, abbreviations spelled out."""
+    initial = name.endswith("0") and not name[:-1].endswith("_")
+    words = (name[:-1] if initial else name).split("_")
+    text = " ".join(_WORDS.get(w, w) for w in words if w)
+    return (text + _SUFFIX0) if initial else text
 
 
 REGIMES: tuple[str, ...] = ("boom", "normal", "winter")

@@ -275,9 +275,11 @@ def rerun(
 
 @app.command("report")
 def report(
-    run: Annotated[Path, typer.Argument(help="Run folder, e.g. runs/baseline.")],
+    run: Annotated[Path, typer.Argument(help="Run folder, e.g. runs/baseline, or a sweep folder.")],
     previous: Annotated[Path | None, typer.Option(help="Last quarter's run folder: adds the change and its "
                                                        "attribution (priors / starting data / noise).")] = None,
+    against: Annotated[Path | None, typer.Option(help="A run folder to compare with (e.g. the baseline, for a "
+                                                      "scenario); no attribution.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output path without suffix (default reports/<run>); writes "
                                                   ".html, .pdf and .json.")] = None,
     attribution_paths: Annotated[int | None, typer.Option(min=1, help="Paths of the attribution reruns "
@@ -287,7 +289,7 @@ def report(
     with _user_errors():
         from .report import write_report
 
-        files = write_report(run, previous=previous, out=out, attribution_paths=attribution_paths,
+        files = write_report(run, previous=previous, out=out, against=against, attribution_paths=attribution_paths,
                              progress=lambda line: err.print(line, highlight=False, markup=False))
         stdout.print(f"[green]wrote[/] {files.html}, {files.pdf} and {files.data}")
 
@@ -312,6 +314,19 @@ def _summary(ds) -> None:  # noqa: ANN001
         row.append("-" if not bool(np.isfinite(runway)) else ("100+ q" if float(runway) >= 100 else f"{float(runway):.1f} q"))
         table.add_row(*row)
     stdout.print(table)
+    _plausibility_lines(ds)
+
+
+def _plausibility_lines(ds) -> None:  # noqa: ANN001
+    """One warning line per figure beyond the plausibility bounds (mc_engine.output.plausibility)."""
+    from .output.plausibility import check
+
+    flags = check(ds)
+    if flags:
+        stdout.print(f"[bold red]plausibility: {len(flags)} figure(s) beyond the stated bounds[/]")
+    for f in flags:
+        stdout.print(f"  [red]![/] {f.what} of {f.company or 'the market'}: {f.value} (bound {f.bound}); "
+                     f"{f.paths}", highlight=False)
 
 
 @app.command("bench")

@@ -1,32 +1,41 @@
-"""Quarterly risk reports: HTML and PDF of a small run, alone and against a previous run; the attribution."""
+"""Risk reports: HTML and PDF of a small run, alone, against last quarter's run (with the attribution), against
+another scenario and of a sweep folder; the plausibility guards."""
 
 from __future__ import annotations
 
 import base64
-import io
 import json
+import math
 import re
 import subprocess
 import sys
-import zlib
 
 import numpy as np
 import pytest
 import tomli_w
+import xarray as xr
 from conftest import minimal_tree
-from PIL import Image
+from pypdf import PdfReader
 
 import mc_engine
 from mc_engine.cli import main
+from mc_engine.output import plausibility
 from mc_engine.output.runs import write_run
 from mc_engine.report.attribution import STARTING_STATE_KEYS, attribute, swap_starting_state
-from mc_engine.report.palette import KNOWN, company_colours
+from mc_engine.report.palette import FAMILIES, KNOWN, company_colours
+from mc_engine.report.render import PAGE_PT
 from mc_engine.report.sections import TITLES
 
 N_PATHS = 2000
 HORIZON = 8
-HEADINGS = [f"{i}. {title}" for i, title in enumerate(TITLES.values(), 1)]
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BODY = ["summary", "survival", "fans", "drivers", "sensitivity", "contagion", "funding"]
+
+
+def headings(*keys: str) -> list[str]:
+    return [f"{i}. {TITLES[k]}" for i, k in enumerate(keys, 1)]
+
+
+HEADINGS = {"single": headings(*BODY, "appendix"), "with_previous": headings(*BODY, "attribution", "appendix")}
 
 
 def uncertain_tree(cash: float, demand_growth: float, raise_prob: float = 0.5) -> dict:
@@ -81,65 +90,80 @@ def with_previous(runs, tmp_path_factory):
 
 @pytest.fixture(params=["single", "with_previous"])
 def report(request):
-    return request.getfixturevalue(request.param)
+    return request.param, request.getfixturevalue(request.param)
 
 
-def pdf_text(data: bytes) -> str:
-    """The text shown on the pages of a matplotlib PDF (Flate streams inflated, TJ/Tj strings joined)."""
-    shown = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            content = zlib.decompress(match.group(1))
-        except zlib.error:
-            continue  # an image or a font program
-        for array in re.findall(rb"\[(.*?)\]\s*TJ", content, re.S):
-            shown.append(b"".join(re.findall(rb"\(((?:[^()\\]|\\.)*)\)", array)))
-        shown += re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", content)
-    return b"\n".join(shown).decode("latin-1")
+def svg_charts(html: str) -> list[str]:
+    """The SVG documents of the charts embedded in the report's HTML."""
+    return [base64.b64decode(e, validate=True).decode("utf-8")
+            for e in re.findall(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html)]
 
 
-def test_html_has_every_section_and_every_image_decodes(report):
-    html = report.with_suffix(".html").read_text(encoding="utf-8")
-    for heading in HEADINGS:
+def test_html_has_every_section_and_every_chart_is_a_drawn_svg(report):
+    name, stem = report
+    html = stem.with_suffix(".html").read_text(encoding="utf-8")
+    for heading in HEADINGS[name]:
         assert f"<h2>{heading}</h2>" in html
-    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) >= 12
-    for encoded in images:
-        png = base64.b64decode(encoded, validate=True)
-        assert png.startswith(PNG_SIGNATURE)
-        with Image.open(io.BytesIO(png)) as image:
-            image.load()
-            assert image.format == "PNG" and image.width >= 300 and image.height >= 150
+    charts = svg_charts(html)
+    assert len(charts) >= 12
+    for svg in charts:
+        width, height = (float(v) for v in re.search(r'<svg[^>]*width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups())
+        assert width >= 300 and height >= 150
+        # something is drawn: lines or shapes, and text (titles, ticks)
+        assert svg.count("<path") >= 5 and "<text" in svg
     # self-contained: nothing is fetched from elsewhere
     assert not re.search(r'(?:src|href)="(?!data:|#)', html)
     assert "<script" not in html and "@import" not in html
+    assert "<table" in html and "@page" in html and "A4 landscape" in html
 
 
-def test_pdf_has_the_sections_and_recorded_pages(report):
-    data = report.with_suffix(".pdf").read_bytes()
-    assert data.startswith(b"%PDF")
-    record = json.loads(report.with_suffix(".json").read_text())
-    assert record["sections"] == HEADINGS
-    assert len(re.findall(rb"/Type\s*/Page\b", data)) == record["pdf_pages"] == len(record["pages"])
-    text = pdf_text(data)
-    for heading in HEADINGS:
+def test_pdf_is_a4_landscape_on_every_page_with_the_sections(report):
+    name, stem = report
+    reader = PdfReader(stem.with_suffix(".pdf"))
+    record = json.loads(stem.with_suffix(".json").read_text())
+    assert record["sections"] == HEADINGS[name]
+    assert len(reader.pages) == record["pdf_pages"] == len(record["pages"])
+    for page in reader.pages:
+        assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx(PAGE_PT, abs=0.5)
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for heading in HEADINGS[name]:
         assert heading in text
+    assert re.search(r"page 2 of \d+", text), "page numbers in the footer"
     charts = [p for p in record["pages"] if p["content"].startswith("chart")]
-    assert len(charts) >= 12 and {p["section"] for p in record["pages"]} >= set(HEADINGS)
+    assert len(charts) >= 12 and {p["section"] for p in record["pages"]} >= set(HEADINGS[name])
 
 
-def test_summary_ranks_by_default_with_change_since_previous(with_previous, runs):
+def test_summary_ranks_by_leaving_independence_with_change_since_last_quarter(with_previous, runs):
     record = json.loads(with_previous.with_suffix(".json").read_text())
+    assert record["mode"] == "quarter"
     rows = record["summary"]
-    defaults = [r["default"] for r in rows]
-    assert defaults == sorted(defaults, reverse=True)
+    leave = [r["leave"] for r in rows]
+    assert leave == sorted(leave, reverse=True)
     new, old = mc_engine.open_run(runs["q2"]), mc_engine.open_run(runs["q1"])
     for r in rows:
-        assert r["default"] == pytest.approx(float(new.default_prob.sel(company=r["company"]).isel(quarter=7)))
-        assert r["previous"] == pytest.approx(float(old.default_prob.sel(company=r["company"]).isel(quarter=7)))
-        assert r["band"] == ("low" if r["default"] < 0.05 else "elevated" if r["default"] < 0.2 else "high")
+        at = {"company": r["company"]}
+        default, acquired = (float(new[v].sel(at).isel(quarter=7)) for v in ("default_prob", "acquired_prob"))
+        assert r["default"] == pytest.approx(default) and r["leave"] == pytest.approx(default + acquired)
+        assert r["previous"] == pytest.approx(float(old.default_prob.sel(at).isel(quarter=7)))
+        assert r["band"] == ("low" if r["leave"] < 0.05 else "elevated" if r["leave"] < 0.2 else "high")
+        assert r["default_band"] == ("low" if default < 0.05 else "elevated" if default < 0.2 else "high")
     html = with_previous.with_suffix(".html").read_text(encoding="utf-8")
-    assert "change since previous" in html and " pp</td>" in html
+    assert "change since last quarter" in html and " pp</td>" in html
+    assert "Quarter-over-quarter report" in html and "band (default only)" in html
+
+
+def test_band_is_on_leaving_independence_not_default_alone():
+    """A company rarely defaulting but often acquired is not "low": the band is on default + acquisition."""
+    ds = xr.Dataset(
+        {"default_prob": (("company", "quarter"), [[0.01] * 8]), "default_prob_se": (("company", "quarter"), [[0.001] * 8]),
+         "acquired_prob": (("company", "quarter"), [[0.6] * 8]), "survival_prob": (("company", "quarter"), [[0.39] * 8])},
+        coords={"company": ["mistral"], "kind": ("company", ["lab"]), "company_name": ("company", ["Mistral AI"])},
+        attrs={"n_paths": 10_000})
+    from mc_engine.report.sections import summary_rows
+
+    (row,) = summary_rows(ds, None, 8)
+    assert row["band"] == "high" and row["default_band"] == "low"
+    assert row["leave_se"] == pytest.approx(math.sqrt(0.61 * 0.39 / 10_000))
 
 
 def test_attribution_parts_add_up_to_the_total(with_previous, runs):
@@ -184,12 +208,17 @@ def test_swap_starting_state_moves_only_observations():
     assert {"cash0", "debt0", "revenue0", "fleet0", "valuation0", "last_round_age0"} <= set(STARTING_STATE_KEYS)
 
 
-def test_company_colours_are_fixed_and_distinct():
+def test_company_colours_are_fixed_distinct_and_of_their_kinds_family():
     assert company_colours(["openai", "coreweave"]) == {"openai": KNOWN["openai"], "coreweave": KNOWN["coreweave"]}
     ids = ["alab", "acloud", "ahyper", "zeta", "openai"]
-    colours = company_colours(ids)
+    kinds = {"alab": "lab", "acloud": "neocloud", "ahyper": "hyperscaler"}
+    colours = company_colours(ids, kinds)
     assert len(set(colours.values())) == len(ids)
-    assert company_colours(list(reversed(ids))) == colours
+    assert company_colours(list(reversed(ids)), kinds) == colours
+    for cid, kind in kinds.items():
+        assert colours[cid] in FAMILIES[kind]
+    # the bundled companies: one family per kind, no colour shared
+    assert len(set(KNOWN.values())) == len(KNOWN)
 
 
 def test_contagion_counts_match_the_thin_sample(with_previous, runs):
@@ -214,3 +243,77 @@ def test_report_of_a_missing_run_is_a_user_error(tmp_path, capsys):
         main(["report", str(tmp_path / "nope")])
     assert exit_info.value.code == 2
     assert "no such run folder" in capsys.readouterr().err
+
+
+def test_against_is_a_comparison_not_a_quarter_over_quarter(runs, tmp_path):
+    out = tmp_path / "scenario"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(runs["q2"]), "--against", str(runs["q1"]), "--out", str(out)])
+    assert exit_info.value.code == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["mode"] == "comparison" and record["attribution"] is None
+    assert record["sections"] == headings(*BODY, "comparison", "appendix")[:-2] + [
+        f"8. Comparison with {runs['q1'].name}", "9. Appendix: priors and run manifest"]
+    html = out.with_suffix(".html").read_text(encoding="utf-8")
+    assert "Scenario comparison" in html and f"difference from {runs['q1'].name}" in html
+    assert "quarter-over-quarter" not in html.lower() and "previous report" not in html.lower()
+
+
+def test_previous_and_against_together_is_a_user_error(runs, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(runs["q2"]), "--previous", str(runs["q1"]), "--against", str(runs["q1"])])
+    assert exit_info.value.code == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_a_sweep_folder_can_be_reported(tmp_path):
+    path = tmp_path / "base.toml"
+    path.write_bytes(tomli_w.dumps(uncertain_tree(1.5, 0.3, 0.6)).encode())
+    folder = tmp_path / "sweep"
+    grid = {"funding.base_rate": [0.02, 0.08]}
+    mc_engine.sweep(mc_engine.load_priors(path), grid, n_paths=N_PATHS, seed=2, horizon=HORIZON, out=folder,
+                    block_size=512, thin=200, sensitivity_paths=1000)
+    out = tmp_path / "sweep-report"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(folder), "--out", str(out)])
+    assert exit_info.value.code == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["mode"] == "sweep" and record["points"] == ["base, base_rate=0.02", "base, base_rate=0.08"]
+    merged = xr.load_dataset(folder / "result.nc")
+    for label, value in zip(record["points"], grid["funding.base_rate"], strict=True):
+        point = merged.sel(scenario="base", **{"funding.base_rate": value}).isel(quarter=7)
+        for cid, leave in record["summary"][label].items():
+            assert leave == pytest.approx(float(point.default_prob.sel(company=cid) + point.acquired_prob.sel(company=cid)))
+    html = out.with_suffix(".html").read_text(encoding="utf-8")
+    assert "Sweep comparison" in html and "quarter-over-quarter" not in html.lower()
+    for page in PdfReader(out.with_suffix(".pdf")).pages:
+        assert (float(page.mediabox.width), float(page.mediabox.height)) == pytest.approx(PAGE_PT, abs=0.5)
+
+
+def test_plausibility_flags_an_impossible_cash_figure_with_its_paths(runs, tmp_path):
+    """Cash above world GDP in the top 5 % of paths and one sampled path: flagged in the attributes, the run
+    table and the report, with the count of paths."""
+    ds = mc_engine.open_run(runs["q2"]).load()
+    assert ds.attrs["plausibility_flags"] == len(plausibility.check(ds))
+    cash = ds.cash.copy()
+    scale = 1e9 if cash.attrs["units"].startswith("USD bn") else 1.0
+    cash.loc[{"company": "alab", "quantile": 0.95}] = 2 * plausibility.WORLD_GDP_USD / scale
+    cash.loc[{"company": "alab", "quantile": 0.99}] = 3 * plausibility.WORLD_GDP_USD / scale
+    ds["cash"] = cash
+    path_cash = ds.path_cash.copy()
+    alive = ds.path_status.sel(company="alab").isel(path=0).values == 0
+    assert alive[0]
+    path_cash.loc[{"company": "alab", "path": 0}] = np.where(alive, 5 * plausibility.WORLD_GDP_USD / scale, np.nan)
+    ds["path_cash"] = path_cash
+    flags = [f for f in plausibility.check(ds) if f.variable == "cash" and f.company == "alab"]
+    assert len(flags) == 1
+    (flag,) = flags
+    alive_at = int(ds.n_alive.sel(company="alab").max())
+    # the 95 % quantile is beyond: at least 5 % of the futures alive, at most 10 % (the 90 % level is inside)
+    assert flag.paths_low == math.floor(0.05 * alive_at) and "5%-10%" in flag.paths
+    assert flag.sampled == 1 and flag.n_sampled == 200
+    annotated = plausibility.annotate(ds)
+    assert "cash[alab]" in annotated.attrs["plausibility"] and "alab" in annotated.cash.attrs["plausibility"]
+    # within bounds, nothing is flagged
+    assert not [f for f in plausibility.check(mc_engine.open_run(runs["q2"])) if f.variable == "cash"
+                and f.company == "alab"]

@@ -22,6 +22,7 @@ from .._params import REGIMES
 from ..engine.reduce import COMPANY_VARS, quantiles_from_histogram, tail_mean_from_histogram
 from ..engine.simulate import DEFAULT_QUANTILES, RawResult
 from ..model.market import INDICES
+from . import plausibility
 
 SCHEMA_VERSION: int = 1
 USD_PER_BN: float = 1e9
@@ -251,4 +252,4 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         "device": f"{devices[0].platform}: {devices[0].device_kind} x{len(devices)}",
         "git_commit": _git_commit(),
     }
-    return ds
+    return plausibility.annotate(ds)

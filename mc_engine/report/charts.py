@@ -26,11 +26,13 @@ WIDTH = 12.0
 """Figure width, inches (PNG at 100 dpi: 1200 px)."""
 
 
-def _grid(n: int, ncols: int = 4, row_height: float = 2.6, title: str = "") -> tuple[Figure, list]:
+def _grid(n: int, ncols: int = 4, row_height: float = 2.6, title: str = "", sharex: bool = True,
+          sharey: bool | str = True, width: float = WIDTH) -> tuple[Figure, list]:
+    """``n`` panels on a grid; panels share their axes (one scale per figure) unless told otherwise."""
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
-    fig = Figure(figsize=(WIDTH, row_height * nrows + 1.0), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    fig = Figure(figsize=(width, row_height * nrows + 1.0), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey).ravel().tolist()
     for ax in axes[n:]:
         ax.set_visible(False)
     if title:
@@ -91,39 +93,51 @@ def _fan_legend(fig: Figure, colour: str = "#555555", extra: Sequence = ()) -> N
 # --------------------------------------------------------------------------- 1. summary
 
 
-def default_ranking(rows: Sequence[Mapping], colours: Mapping[str, str], quarter: int) -> Figure:
-    """Horizontal bars of the ``quarter``-quarter default probability with 95 % Monte Carlo intervals.
+def default_ranking(rows: Sequence[Mapping], colours: Mapping[str, str], quarter: int,
+                    other_name: str | None = None) -> Figure:
+    """Horizontal bars of the ``quarter``-quarter probability of leaving independence, default (solid) and
+    acquisition (hatched) stacked, with 95 % Monte Carlo intervals on the sum.
 
     Args:
-        rows: ranked rows with ``company``, ``name``, ``default``, ``default_se`` and optionally ``previous``.
+        rows: ranked rows with ``company``, ``name``, ``default``, ``acquired``, ``leave``, ``leave_se`` and
+            optionally ``previous_leave``.
+        other_name: the compared run, drawn as a marker (``previous_leave``).
     """
-    fig = Figure(figsize=(WIDTH, 0.42 * len(rows) + 1.8), layout="constrained")
+    fig = Figure(figsize=(WIDTH, 0.42 * len(rows) + 2.0), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(rows))[::-1]
-    p = np.array([r["default"] for r in rows]) * 100
-    se = np.array([r["default_se"] for r in rows]) * 100
-    top = max(25.0, _finite_max(p + 2 * se) * 1.1)
+    default = np.array([r["default"] for r in rows]) * 100
+    acquired = np.array([r["acquired"] for r in rows]) * 100
+    leave = np.array([r["leave"] for r in rows]) * 100
+    se = np.array([r["leave_se"] for r in rows]) * 100
+    top = min(100.0, max(25.0, _finite_max(leave + 2 * se) * 1.1))
     for lo, hi, label, colour in BANDS:
+        if lo * 100 >= top:
+            continue
         ax.axvspan(lo * 100, min(hi * 100, top), color=colour, alpha=0.6, linewidth=0, zorder=0)
         ax.text((lo * 100 + min(hi * 100, top)) / 2, len(rows) - 0.4, label, ha="center", va="bottom",
                 fontsize=9, color="#555555")
-    ax.barh(y, p, xerr=1.96 * se, color=[colours[r["company"]] for r in rows], capsize=3, zorder=2,
-            error_kw={"elinewidth": 1, "ecolor": "#333333"})
-    handles = [Patch(color="#777777", label="default probability"),
+    bar_colours = [colours[r["company"]] for r in rows]
+    ax.barh(y, default, color=bar_colours, zorder=2)
+    ax.barh(y, acquired, left=default, color="white", edgecolor=bar_colours, hatch="///", linewidth=1.0, zorder=2)
+    ax.errorbar(leave, y, xerr=1.96 * se, fmt="none", ecolor="#333333", elinewidth=1, capsize=3, zorder=3)
+    handles = [Patch(color="#777777", label="default"),
+               Patch(facecolor="white", edgecolor="#777777", hatch="///", label="acquisition"),
                Line2D([], [], color="#333333", marker="|", linestyle="none", markersize=10,
-                      label="95 % Monte Carlo interval")]
-    prev = [r.get("previous") for r in rows]
-    if any(v is not None and np.isfinite(v) for v in prev):
+                      label="95 % Monte Carlo interval of the sum")]
+    prev = [r.get("previous_leave") for r in rows]
+    if other_name is not None and any(v is not None and np.isfinite(v) for v in prev):
         pv = np.array([np.nan if v is None else v for v in prev]) * 100
-        ax.scatter(pv, y, marker="D", facecolor="white", edgecolor="#111111", zorder=3, s=28)
+        ax.scatter(pv, y, marker="D", facecolor="white", edgecolor="#111111", zorder=4, s=28)
         handles.append(Line2D([], [], marker="D", markerfacecolor="white", markeredgecolor="#111111",
-                              linestyle="none", label="previous report"))
+                              linestyle="none", label=f"{other_name}"))
     ax.set_yticks(y, [r["name"] for r in rows])
     ax.set_xlim(0, top)
     ax.set_ylim(-0.7, len(rows) + 0.2)
-    ax.set_xlabel(f"probability of default within {quarter} quarters (%)")
-    ax.set_title(f"Companies ranked by {quarter}-quarter default probability", fontsize=13, fontweight="bold")
-    ax.legend(handles=handles, loc="lower right", fontsize=9)
+    ax.set_xlabel(f"probability of leaving independence within {quarter} quarters (%)")
+    ax.set_title(f"Companies ranked by the {quarter}-quarter probability of leaving independence", fontsize=13,
+                 fontweight="bold")
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize=9)
     return fig
 
 
@@ -138,24 +152,27 @@ def _by_kind(ds: xr.Dataset) -> dict[str, list[str]]:
 
 
 def survival_curves(ds: xr.Dataset, colours: Mapping[str, str]) -> Figure:
-    """Survival probability by quarter, one panel per kind, with 95 % Monte Carlo bands (+-1.96 SE)."""
+    """Survival probability by quarter, one panel per kind, with 95 % Monte Carlo bands (+-1.96 SE); one y axis
+    for every panel, from the lowest lower band (rounded down to 10 %, at most 50 %) to 100 %."""
     kinds = _by_kind(ds)
     names = _names(ds)
     fig, axes = _grid(len(kinds), ncols=3, row_height=4.0,
                       title=f"Survival probability with 95 % Monte Carlo bands ({ds.attrs.get('n_paths', '?'):,} paths)")
+    low = 100.0
     for ax, (kind, ids) in zip(axes, kinds.items(), strict=True):
         for cid in ids:
             x, p = _with_start(ds, ds.survival_prob.sel(company=cid).values * 100, 100.0)
             se = np.r_[0.0, ds.survival_prob_se.sel(company=cid).values * 100]
             ax.fill_between(x, p - 1.96 * se, p + 1.96 * se, color=colours[cid], alpha=0.25, linewidth=0)
             ax.plot(x, p, color=colours[cid], linewidth=1.8, label=names[cid])
+            low = min(low, float(np.nanmin(p - 1.96 * se)))
         ax.set_title(f"{kind}s")
-        ax.set_ylabel("survival probability (%)")
         ax.set_xlabel("quarter end")
-        ax.set_ylim(min(50.0, ax.get_ylim()[0]), 100.5)
         ax.grid(alpha=0.3)
         _dates(ax)
         ax.legend(fontsize=8, loc="lower left")
+    axes[0].set_ylabel("survival probability (%)")
+    axes[0].set_ylim(min(50.0, 10 * math.floor(max(low, 0.0) / 10)), 100.5)
     return fig
 
 
@@ -176,12 +193,12 @@ def competing_risks(ds: xr.Dataset, colours: Mapping[str, str]) -> Figure:
         handles += [Line2D([], [], color="#444444", label="default"),
                     Line2D([], [], color="#444444", linestyle="--", label="acquisition")]
         ax.set_title(f"{kind}s")
-        ax.set_ylabel("cumulative probability (%)")
         ax.set_xlabel("quarter end")
-        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         _dates(ax)
         ax.legend(handles=handles, fontsize=8, loc="upper left")
+    axes[0].set_ylabel("cumulative probability (%)")
+    axes[0].set_ylim(bottom=0)
     return fig
 
 
@@ -192,28 +209,28 @@ def fan_grid(ds: xr.Dataset, var: str, colours: Mapping[str, str], title: str, y
              scale: float = 1.0, cap: float | None = None) -> Figure:
     """Fan chart of ``ds[var]`` (company, quarter, quantile) among surviving paths, one panel per company.
 
-    With ``cap`` the axis is linear from 0 to at most ``cap``; otherwise a panel whose 5-95 % band reaches
-    20 times its largest median uses a symmetric log scale.
+    One scale for the whole figure, every panel on the same axes: with ``cap`` linear from 0 to at most
+    ``cap``; otherwise a symmetric log scale when the 5-95 % bands reach 20 times the largest median.
     """
     names = _names(ds)
     ids = [str(c) for c in ds.company.values]
     fig, axes = _grid(len(ids), title=title)
     x = ds.quarter.values
+    values = ds[var].sel(quantile=[0.05, 0.5, 0.95], method="nearest").values / scale  # (company, quarter, 3)
+    label = ylabel
+    if cap is not None:
+        top = min(cap, _finite_max(values[..., 2], default=cap))
+        axes[0].set_ylim(0, max(top * 1.05, 1.0))
+    else:
+        label = _symlog_if_wide(axes[0], values[..., 1], values[..., [0, 2]], ylabel)
     for ax, cid in zip(axes, ids, strict=True):
-        q = ds[var].sel(company=cid)
-        fan(ax, x, q, colours[cid], scale)
-        label = ylabel
-        if cap is not None:
-            top = min(cap, _finite_max(q.sel(quantile=0.95, method="nearest").values / scale, default=cap))
-            ax.set_ylim(0, max(top * 1.05, 1.0))
-        else:
-            label = _symlog_if_wide(ax, q.sel(quantile=0.5, method="nearest").values / scale,
-                                    q.sel(quantile=[0.05, 0.95], method="nearest").values / scale, ylabel)
+        fan(ax, x, ds[var].sel(company=cid), colours[cid], scale)
         ax.axhline(0, color="#999999", linewidth=0.6)
         ax.set_title(names[cid], color=colours[cid], fontweight="bold", fontsize=10)
-        ax.set_ylabel(label, fontsize=8)
         ax.grid(alpha=0.3)
         _dates(ax)
+    for ax in axes[::4]:
+        ax.set_ylabel(label, fontsize=8)
     _fan_legend(fig)
     return fig
 
@@ -239,14 +256,15 @@ def spaghetti(ds: xr.Dataset, var: str, colours: Mapping[str, str], title: str, 
             exits = np.flatnonzero((status[p, :, c] == 1) & np.r_[True, alive[:-1]])
             if exits.size:
                 ax.plot(x[exits], values[p, exits, c], "x", color="#b00000", markersize=5)
-        alive_values = values[:, :, c][(status[:, :, c] == 0) & np.isfinite(values[:, :, c])]
-        typical = np.median(np.abs(alive_values)) if alive_values.size else 0.0
-        label = _symlog_if_wide(ax, np.asarray([typical]), alive_values, ylabel)
         ax.axhline(0, color="#999999", linewidth=0.6)
         ax.set_title(names[cid], color=colours[cid], fontweight="bold", fontsize=10)
-        ax.set_ylabel(label, fontsize=8)
         ax.grid(alpha=0.3)
         _dates(ax)
+    alive_values = values[(status == 0) & np.isfinite(values)]
+    typical = np.median(np.abs(alive_values)) if alive_values.size else 0.0
+    label = _symlog_if_wide(axes[0], np.asarray([typical]), alive_values, ylabel)
+    for ax in axes[::4]:
+        ax.set_ylabel(label, fontsize=8)
     fig.legend(handles=[Line2D([], [], color="#555555", alpha=0.6, label="one simulated path (while alive)"),
                         Line2D([], [], marker="x", color="#b00000", linestyle="none", label="default")],
                loc="outside lower center", ncols=2, frameon=False)
@@ -266,7 +284,10 @@ DRIVERS: tuple[tuple[str, str], ...] = (
 
 def drivers(ds: xr.Dataset) -> Figure:
     """Fan charts of the market indices (relative to as_of, log scale) and the regime probabilities."""
-    fig, axes = _grid(len(DRIVERS) + 1, ncols=3, row_height=3.6, title="Market drivers (index, as_of = 1)")
+    fig, axes = _grid(len(DRIVERS) + 1, ncols=3, row_height=3.6, title="Market drivers (index, as_of = 1)",
+                      sharey=False)
+    for ax in axes[1:len(DRIVERS)]:
+        ax.sharey(axes[0])
     x = ds.quarter.values
     for ax, (var, label) in zip(axes, DRIVERS, strict=False):
         fan(ax, x, ds[var], NEUTRAL)
@@ -283,7 +304,7 @@ def drivers(ds: xr.Dataset) -> Figure:
     ax.set_ylim(0, 100)
     ax.set_title("Market regime", fontsize=10)
     ax.set_ylabel("probability (%)", fontsize=8)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _dates(ax)
     _fan_legend(fig, NEUTRAL)
     return fig
@@ -293,13 +314,10 @@ def drivers(ds: xr.Dataset) -> Figure:
 
 
 def short_input(name: str, company: str | None = None) -> str:
-    """A readable label for a dotted input name (``companies.<company>.`` dropped for the company itself)."""
-    parts = name.split(".")
-    if parts[0] == "companies" and len(parts) > 2:
-        return ".".join(parts[2:]) if parts[1] == company else ".".join(parts[1:])
-    if parts[0] in ("market", "funding"):
-        return ".".join(parts[1:])
-    return name
+    """A readable label for a dotted input name (the company's own inputs without its name)."""
+    from .labels import input_label
+
+    return input_label(name, company)
 
 
 def tornado(ds: xr.Dataset, colours: Mapping[str, str], top: int = 8) -> Figure:
@@ -308,7 +326,7 @@ def tornado(ds: xr.Dataset, colours: Mapping[str, str], top: int = 8) -> Figure:
     ids = [str(c) for c in ds.company.values]
     n_sample = ds.sensitivity.attrs.get("sample_paths")
     sample = f", {int(n_sample):,} paths" if n_sample is not None else ""
-    fig, axes = _grid(len(ids), ncols=3, row_height=0.28 * top + 1.3,
+    fig, axes = _grid(len(ids), ncols=4, row_height=0.24 * top + 1.1, sharey=False, width=1.4 * WIDTH,
                       title=f"Inputs driving survival to the horizon (Spearman rank correlation{sample})")
     inputs = [str(i) for i in ds.input.values]
     limit = min(1.0, max(0.1, 1.15 * _finite_max(np.abs(ds.sensitivity.values), default=0.1)))
@@ -389,9 +407,10 @@ def contagion_chart(exposures: Sequence, colours: Mapping[str, str], names: Mapp
     ax.set_xlabel("host survival when the client defaults minus when it does not (percentage points)")
     ax.set_title("Host survival in the futures where its client defaults (thin sample)", fontsize=12,
                  fontweight="bold")
-    ax.legend(handles=[Patch(color="#777777", label="change in host survival (bar colour = host)"),
-                       Line2D([], [], color="#333333", marker="|", linestyle="none", markersize=10,
-                              label="95 % interval")], fontsize=8, loc="lower left")
+    fig.legend(handles=[Patch(color="#777777", label="change in host survival (bar colour = host)"),
+                        Line2D([], [], color="#333333", marker="|", linestyle="none", markersize=10,
+                               label="95 % interval")], fontsize=8, loc="outside lower center", ncols=2,
+               frameon=False)
     ax.grid(alpha=0.3, axis="x")
     return fig
 
@@ -406,19 +425,25 @@ def funding(ds: xr.Dataset, colours: Mapping[str, str]) -> Figure:
     fig = Figure(figsize=(WIDTH, 0.35 * len(ids) + 2.5), layout="constrained")
     ax_raised, ax_rounds, ax_down = fig.subplots(1, 3, width_ratios=(2.2, 1, 1), sharey=True)
     y = np.arange(len(ids))[::-1]
+    per_bn = 1.0 if str(ds.raised.attrs.get("units", "")).startswith("USD bn") else USD_PER_BN
     for yi, cid in zip(y, ids, strict=True):
-        q = {p: float(ds.raised.sel(company=cid).sel(quantile=p, method="nearest")) / USD_PER_BN
+        q = {p: float(ds.raised.sel(company=cid).sel(quantile=p, method="nearest")) / per_bn
              for p in (0.05, 0.25, 0.5, 0.75, 0.95)}
         ax_raised.plot([q[0.05], q[0.95]], [yi, yi], color=colours[cid], linewidth=1.2)
         ax_raised.plot([q[0.25], q[0.75]], [yi, yi], color=colours[cid], linewidth=6, solid_capstyle="butt")
         ax_raised.plot([q[0.5]], [yi], "o", color="white", markeredgecolor=colours[cid], markersize=5)
     ax_raised.set_yticks(y, [names[c] for c in ids])
-    ax_raised.set_xlabel("capital raised by the horizon (USD bn)")
+    # amounts span four orders of magnitude between companies: a log axis (linear below USD 1 bn, where
+    # hyperscalers raise nothing) keeps every company readable
+    ax_raised.set_xscale("symlog", linthresh=1.0)
+    ax_raised.set_xlim(left=0)
+    ax_raised.set_xlabel("capital raised by the horizon (USD bn, log scale above 1)")
     ax_raised.set_title("Capital raised (rounds and rescues)", fontsize=10)
-    ax_raised.legend(handles=[Line2D([], [], color="#555555", linewidth=1.2, label="5-95 %"),
-                              Line2D([], [], color="#555555", linewidth=6, label="25-75 %"),
-                              Line2D([], [], marker="o", color="white", markeredgecolor="#555555",
-                                     linestyle="none", label="median")], fontsize=8, loc="lower right")
+    fig.legend(handles=[Line2D([], [], color="#555555", linewidth=1.2, label="5-95 % of paths"),
+                        Line2D([], [], color="#555555", linewidth=6, label="25-75 %"),
+                        Line2D([], [], marker="o", color="white", markeredgecolor="#555555",
+                               linestyle="none", label="median")], fontsize=8, loc="outside lower center",
+               ncols=3, frameon=False)
     cols = [colours[c] for c in ids]
     ax_rounds.barh(y, ds.funding_rounds.sel(company=ids).values, color=cols)
     ax_rounds.set_xlabel("expected number of rounds")
@@ -460,8 +485,8 @@ def attribution_chart(rows: Sequence[Mapping], colours: Mapping[str, str], quart
     ax.set_yticks(y, [r["name"] for r in rows])
     for tick, r in zip(ax.get_yticklabels(), rows, strict=True):
         tick.set_color(colours[r["company"]])
-    ax.set_xlabel(f"change in {quarter}-quarter survival probability since the previous run (percentage points)")
-    ax.set_title("Attribution of the change in survival", fontsize=13, fontweight="bold")
-    ax.legend(fontsize=9, loc="lower right")
+    ax.set_xlabel(f"change in {quarter}-quarter survival probability since last quarter's run (percentage points)")
+    ax.set_title("Attribution of the change in survival since last quarter", fontsize=13, fontweight="bold")
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=9, loc="outside lower center", ncols=4, frameon=False)
     ax.grid(alpha=0.3, axis="x")
     return fig

@@ -1,10 +1,12 @@
-"""Render a list of sections as a self-contained HTML page and as a PDF with the same content.
+"""Render a list of sections as one self-contained HTML page, and the PDF from that same HTML.
 
-HTML: one jinja2 template (``templates/report.html.j2``), every chart embedded
-as a base64 PNG, no external file, script or font, so it opens offline. PDF:
-matplotlib's ``PdfPages``; each section starts on a text page (its heading,
-paragraphs and tables, typeset with matplotlib, continued on further pages when
-long) followed by one page per chart.
+HTML is the single source of truth: one jinja2 template
+(``templates/report.html.j2``), every chart embedded as an SVG (a ``data:`` URI,
+so one file opens offline and ids of different charts cannot collide), tables as
+real HTML tables with the risk-band colours. The PDF is that HTML laid out by
+WeasyPrint with the template's print stylesheet (``@media print``): A4
+landscape on every page, page numbers, repeated table headers, each chart scaled
+to fit one page.
 """
 
 from __future__ import annotations
@@ -13,30 +15,36 @@ import base64
 import datetime as dt
 import io
 import re
-import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from .palette import BANDS
 from .sections import Chart, Section, Table
 
-PNG_DPI = 100
-PAGE = (11.69, 8.27)
-"""A4 landscape, inches."""
+PAGE_MM: tuple[float, float] = (297.0, 210.0)
+"""A4 landscape, millimetres (width, height)."""
+PAGE_PT: tuple[float, float] = (PAGE_MM[0] / 25.4 * 72, PAGE_MM[1] / 25.4 * 72)
+"""A4 landscape, PDF points."""
 _NUMERIC = re.compile(r"^[-+]?\d")
 
 
-def png_base64(fig: Figure, dpi: int = PNG_DPI) -> str:
-    """The figure as a PNG, base64-encoded (ASCII)."""
+def svg_base64(fig: Figure) -> str:
+    """The figure as an SVG document, base64-encoded (ASCII); text stays text, so it prints sharp."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    # The layout is solved now; freezing it saves solving it again for the PDF page (same inches).
-    fig.set_layout_engine("none")
+    with _svg_rc():
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _svg_rc():  # noqa: ANN202 - a context manager
+    import matplotlib
+
+    # fonttype "none": text as <text> elements (searchable, selectable in the PDF); a fixed hash salt keeps
+    # the SVG ids reproducible from one report to the next.
+    return matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "mc_engine"})
 
 
 def _css_id(text: str) -> str:
@@ -54,20 +62,21 @@ def _blocks_for_html(section: Section) -> list[dict[str, Any]]:
                 cells = []
                 for c, text in enumerate(row):
                     cls = block.cell_classes[r][c] if block.cell_classes else ""
-                    cls = _css_id(cls) if cls else ""
-                    if _NUMERIC.match(text):
+                    cls = " ".join(_css_id(part) for part in cls.split()) if cls else ""
+                    if _NUMERIC.match(text) and "source" not in cls:
                         cls = f"{cls} num".strip()
                     cells.append({"text": text, "cls": cls})
                 rows.append(cells)
-            out.append({"kind": "table", "caption": block.caption, "columns": block.columns, "rows": rows})
+            out.append({"kind": "table", "caption": block.caption, "columns": block.columns, "rows": rows,
+                        "cls": block.css_class})
         elif isinstance(block, Chart):
-            out.append({"kind": "chart", "caption": block.caption, "png": png_base64(block.figure)})
+            out.append({"kind": "chart", "caption": block.caption, "svg": svg_base64(block.figure)})
     return out
 
 
 def render_html(sections: Sequence[Section], *, title: str, subtitle: str, colours: Mapping[str, str],
-                footer: str) -> str:
-    """The whole report as one HTML document (charts inline as base64 PNG)."""
+                footer: str, mode: str = "") -> str:
+    """The whole report as one HTML document (charts inline as SVG ``data:`` URIs), for screen and print."""
     import jinja2
 
     from .. import __version__
@@ -76,7 +85,7 @@ def render_html(sections: Sequence[Section], *, title: str, subtitle: str, colou
                              autoescape=jinja2.select_autoescape(["html", "j2"]), keep_trailing_newline=True)
     template = env.get_template("report.html.j2")
     return template.render(
-        title=title, subtitle=subtitle, footer=footer, version=__version__,
+        title=title, subtitle=subtitle, footer=footer, version=__version__, mode=mode,
         bands={label: colour for _, _, label, colour in BANDS},
         colours={_css_id(k): v for k, v in colours.items()},
         sections=[{"key": s.key, "title": s.title, "heading": s.heading, "blocks": _blocks_for_html(s)}
@@ -86,93 +95,60 @@ def render_html(sections: Sequence[Section], *, title: str, subtitle: str, colou
 
 # --------------------------------------------------------------------------- PDF
 
-_STYLE = {  # kind -> (font size pt, line height inches, family, weight)
-    "title": (20, 0.42, "sans-serif", "bold"),
-    "heading": (15, 0.36, "sans-serif", "bold"),
-    "caption": (9.5, 0.22, "sans-serif", "bold"),
-    "text": (9, 0.18, "sans-serif", "normal"),
-    "mono": (7, 0.125, "monospace", "normal"),
-    "gap": (1, 0.1, "sans-serif", "normal"),
-}
-_TEXT_WIDTH = 150
-"""Characters per line of 9 pt body text on an A4 landscape page."""
-_MONO_WIDTH = 178
-"""Characters per line of 7 pt monospace."""
 
+def render_pdf(html: str, path: str | Path, *, title: str, subtitle: str,
+               author: str = "mc_engine") -> list[dict[str, Any]]:
+    """Lay out the report's HTML on A4 landscape pages and write the PDF.
 
-def _table_lines(table: Table) -> list[str]:
-    """The table as fixed-width lines, columns shrunk (widest first) to fit the page."""
-    grid = [table.columns, *table.rows]
-    widths = [max(len(str(row[c])) for row in grid) for c in range(len(table.columns))]
-    while sum(widths) + 2 * (len(widths) - 1) > _MONO_WIDTH and max(widths) > 8:
-        widest = widths.index(max(widths))
-        widths[widest] -= 1
+    Returns one record per page: ``{"page": n, "section": heading, "content": what is on it,
+    "width_pt": w, "height_pt": h}``, the section being the last heading that started on or before the page.
+    """
+    import logging
+    import warnings
 
-    def cell(text: str, width: int) -> str:
-        text = str(text)
-        return (text if len(text) <= width else text[: width - 1] + "…").ljust(width)
+    with warnings.catch_warnings():
+        # WeasyPrint >= 63 warns at import where the system lacks libharfbuzz-subset (Debian bookworm's
+        # default image); fonts are then embedded whole, which changes nothing in the pages.
+        warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
+        import weasyprint
 
-    lines = ["  ".join(cell(t, w) for t, w in zip(row, widths, strict=True)).rstrip() for row in grid]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
+    # WeasyPrint logs every CSS property it ignores (e.g. screen-only ones) as a warning; a report is no place
+    # for that noise.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    document = weasyprint.HTML(string=html, base_url=None).render()
+    document.metadata.title = title
+    document.metadata.description = subtitle
+    document.metadata.authors = [author]
+    document.metadata.generator = "mc_engine report (WeasyPrint)"
+    document.metadata.created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-
-def _section_lines(section: Section) -> list[tuple[str, str]]:
-    lines: list[tuple[str, str]] = [("heading", section.heading)]
-    for block in section.blocks:
-        if isinstance(block, str):
-            lines += [("text", line) for line in textwrap.wrap(block, _TEXT_WIDTH)] + [("gap", "")]
-        elif isinstance(block, Table):
-            if block.caption:
-                lines.append(("caption", block.caption))
-            lines += [("mono", line) for line in _table_lines(block)] + [("gap", "")]
-    return lines
-
-
-def _text_pages(lines: Sequence[tuple[str, str]], continued: str) -> list[Figure]:
-    pages: list[Figure] = []
-    top, bottom, left = PAGE[1] - 0.55, 0.5, 0.55
-    fig, y = None, top
-    for kind, text in lines:
-        size, height, family, weight = _STYLE[kind]
-        if fig is None or y - height < bottom:
-            fig = Figure(figsize=PAGE)
-            pages.append(fig)
-            y = top
-            if len(pages) > 1:
-                fig.text(left / PAGE[0], y / PAGE[1], f"{continued} (continued)", fontsize=11, fontweight="bold",
-                         va="top", color="#555555", parse_math=False)
-                y -= 0.32
-        if text:
-            # parse_math off: sources quote prices like "$30/$60", which is not mathtext
-            fig.text(left / PAGE[0], y / PAGE[1], text, fontsize=size, family=family, fontweight=weight, va="top",
-                     parse_math=False)
-        y -= height
+    starts: dict[int, str] = {}
+    for label, (page, _x, _y), *_ in _flat_bookmarks(document.make_bookmark_tree()):
+        starts[page] = label  # the last heading that starts on the page
+    pages, section = [], "cover"
+    for number, page in enumerate(document.pages):
+        section = starts.get(number, section)
+        charts = _count_images(page._page_box)
+        pages.append({"page": number + 1, "section": section,
+                      "content": f"chart x{charts}" if charts else "text and tables",
+                      "width_pt": round(page.width * 0.75, 2), "height_pt": round(page.height * 0.75, 2)})
+    document.write_pdf(path)
     return pages
 
 
-def render_pdf(sections: Sequence[Section], path: str | Path, *, title: str, subtitle: str,
-               author: str = "mc_engine") -> list[dict[str, str]]:
-    """Write the PDF; returns one record per page: ``{"section": heading, "content": what is on it}``."""
-    pages: list[dict[str, str]] = []
-    metadata = {"Title": title, "Subject": subtitle, "Author": author, "Creator": "mc_engine report",
-                "Keywords": "; ".join(s.heading for s in sections),
-                "CreationDate": dt.datetime.now(dt.UTC)}
-    with PdfPages(path, metadata=metadata) as pdf:
-        cover = [("title", title), ("text", subtitle), ("gap", ""), ("caption", "Contents")]
-        cover += [("text", s.heading) for s in sections]
-        for fig in _text_pages(cover, title):
-            pdf.savefig(fig)
-            pages.append({"section": "cover", "content": "title and contents"})
-        for section in sections:
-            for fig in _text_pages(_section_lines(section), section.heading):
-                pdf.savefig(fig)
-                pages.append({"section": section.heading, "content": "text and tables"})
-            for block in section.blocks:
-                if isinstance(block, Chart):
-                    label = block.figure.text(0.004, 0.996, section.heading, fontsize=8, color="#777777",
-                                              ha="left", va="top")
-                    pdf.savefig(block.figure)
-                    label.remove()
-                    pages.append({"section": section.heading, "content": f"chart: {block.caption}"})
-    return pages
+def _flat_bookmarks(tree: Sequence) -> list:
+    out = []
+    for node in tree:
+        out.append(node)
+        out += _flat_bookmarks(node[2])
+    return out
+
+
+def _count_images(box: Any) -> int:
+    """Charts (replaced image boxes) laid out on a page."""
+    from weasyprint.formatting_structure import boxes
+
+    if isinstance(box, boxes.ReplacedBox):
+        return 1
+    return sum(_count_images(child) for child in getattr(box, "children", ()))

@@ -31,9 +31,11 @@ TITLES: dict[str, str] = {
     "contagion": "Contagion",
     "funding": "Funding",
     "attribution": "Quarter-over-quarter attribution",
+    "comparison": "Comparison with another run",
+    "sweep": "Sweep points compared",
     "appendix": "Appendix: priors and run manifest",
 }
-"""Section key -> heading (numbered 1-9 in this order)."""
+"""Section key -> default heading; sections are numbered in the order a report lists them."""
 USD_PER_BN = 1e9
 
 
@@ -45,6 +47,8 @@ class Table:
     rows: list[list[str]]
     caption: str = ""
     cell_classes: list[list[str]] | None = None
+    css_class: str = ""
+    """Class of the whole table, e.g. ``long`` (small print, may break across pages)."""
 
 
 @dataclass
@@ -60,22 +64,27 @@ Block = str | Table | Chart
 
 @dataclass
 class Section:
-    """A numbered section: heading and its blocks in reading order."""
+    """A numbered section: heading and its blocks in reading order (``number`` set by the report)."""
 
     key: str
     blocks: list[Block] = field(default_factory=list)
-
-    @property
-    def number(self) -> int:
-        return list(TITLES).index(self.key) + 1
+    number: int = 0
+    custom_title: str | None = None
 
     @property
     def title(self) -> str:
-        return TITLES[self.key]
+        return self.custom_title or TITLES[self.key]
 
     @property
     def heading(self) -> str:
-        return f"{self.number}. {self.title}"
+        return f"{self.number}. {self.title}" if self.number else self.title
+
+
+def numbered(sections: Sequence[Section]) -> list[Section]:
+    """The sections numbered 1, 2, ... in order."""
+    for i, section in enumerate(sections, 1):
+        section.number = i
+    return list(sections)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -96,6 +105,23 @@ def pp(d: float, se: float | None = None) -> str:
         return "-"
     text = f"{100 * d:+.2f}"
     return f"{text} ± {100 * se:.2f} pp" if se is not None else f"{text} pp"
+
+
+def per_bn(ds: xr.Dataset, var: str) -> float:
+    """Divide ``ds[var]`` by this to get USD bn: 1e9 for a variable stored in USD, 1 for one in USD bn."""
+    return 1.0 if str(ds[var].attrs.get("units", "")).startswith("USD bn") else USD_PER_BN
+
+
+def usd(ds: xr.Dataset, var: str, value: float) -> float:
+    """``value`` of ``ds[var]`` in USD, whichever unit the file uses."""
+    return value * USD_PER_BN / per_bn(ds, var)
+
+
+def flagged(variable: str, value_usd: float, text: str) -> tuple[str, str]:
+    """(cell text, CSS class): a figure beyond its plausibility bound is marked, never printed silently."""
+    from ..output.plausibility import beyond
+
+    return (f"{text} ⚠", "flag") if beyond(variable, value_usd) else (text, "")
 
 
 def bn(x: float) -> str:
@@ -120,26 +146,42 @@ def _date(ds: xr.Dataset, quarter: int) -> str:
 # --------------------------------------------------------------------------- 1
 
 
-def summary_rows(ds: xr.Dataset, previous: xr.Dataset | None, quarter: int) -> list[dict[str, Any]]:
-    """Companies ranked by default probability at ``quarter`` (highest first), with the previous run's."""
+def summary_rows(ds: xr.Dataset, other: xr.Dataset | None, quarter: int) -> list[dict[str, Any]]:
+    """Companies ranked by the probability of leaving independence at ``quarter`` (default or acquisition,
+    highest first), with the other run's figures when one is compared.
+
+    ``band`` is the risk band of ``leave`` = default + acquisition; ``default_band`` the band default alone
+    would give (shown beside it, so a company that is likely to be acquired is not read as safe).
+    """
     names = _names(ds)
+    n = float(ds.attrs.get("n_paths", 0)) or float("nan")
     rows = []
     for cid in (str(c) for c in ds.company.values):
         row = {"company": cid, "name": names[cid], "kind": str(ds.kind.sel(company=cid).values),
                "default": _at(ds, "default_prob", cid, quarter), "default_se": _at(ds, "default_prob_se", cid, quarter),
                "acquired": _at(ds, "acquired_prob", cid, quarter), "survival": _at(ds, "survival_prob", cid, quarter),
-               "previous": None, "previous_se": None}
-        if previous is not None and cid in previous.company.values:
-            pq = min(quarter, previous.sizes["quarter"])
-            row["previous"] = _at(previous, "default_prob", cid, pq)
-            row["previous_se"] = _at(previous, "default_prob_se", cid, pq)
-        row["band"] = band(row["default"])
+               "previous": None, "previous_se": None, "previous_leave": None, "previous_leave_se": None}
+        row["leave"] = row["default"] + row["acquired"]
+        row["leave_se"] = math.sqrt(max(row["leave"] * (1 - row["leave"]), 0.0) / n)
+        if other is not None and cid in other.company.values:
+            pq = min(quarter, other.sizes["quarter"])
+            n_other = float(other.attrs.get("n_paths", 0)) or float("nan")
+            row["previous"] = _at(other, "default_prob", cid, pq)
+            row["previous_se"] = _at(other, "default_prob_se", cid, pq)
+            leave = row["previous"] + _at(other, "acquired_prob", cid, pq)
+            row["previous_leave"] = leave
+            row["previous_leave_se"] = math.sqrt(max(leave * (1 - leave), 0.0) / n_other)
+        row["band"] = band(row["leave"])
+        row["default_band"] = band(row["default"])
         rows.append(row)
-    return sorted(rows, key=lambda r: (-r["default"], r["company"]))
+    return sorted(rows, key=lambda r: (-r["leave"], -r["default"], r["company"]))
 
 
-def summary_section(ds: xr.Dataset, previous: xr.Dataset | None, rows: Sequence[Mapping[str, Any]], quarter: int,
-                    colours: Mapping[str, str], run_name: str, previous_name: str | None) -> Section:
+def summary_section(ds: xr.Dataset, other: xr.Dataset | None, rows: Sequence[Mapping[str, Any]], quarter: int,
+                    colours: Mapping[str, str], run_name: str, other_name: str | None,
+                    mode: str = "run", flags: Sequence[Mapping[str, Any]] = ()) -> Section:
+    """Section 1. ``mode``: ``run`` (alone), ``quarter`` (against last quarter's run) or ``comparison``
+    (against another scenario or sweep point, same quarter)."""
     a = ds.attrs
     section = Section("summary")
     section.blocks.append(
@@ -151,29 +193,56 @@ def summary_section(ds: xr.Dataset, previous: xr.Dataset | None, rows: Sequence[
     counts = {b: sum(r["band"] == b for r in rows) for b in ("high", "elevated", "low")}
     high = ", ".join(r["name"] for r in rows if r["band"] == "high") or "none"
     section.blocks.append(
-        f"Bands of the {quarter}-quarter default probability: low < 5 %, elevated 5-20 %, high > 20 %. "
-        f"{counts['high']} high ({high}), {counts['elevated']} elevated, {counts['low']} low.")
-    if previous is not None:
+        f"Risk bands of the probability of leaving independence within {quarter} quarters (default or "
+        "acquisition): low < 5 %, elevated 5-20 %, high > 20 %. "
+        f"{counts['high']} high ({high}), {counts['elevated']} elevated, {counts['low']} low. The band default "
+        "alone would give is shown beside it.")
+    if flags:
         section.blocks.append(
-            f"Change since the previous report ({previous_name}, as of {previous.attrs.get('as_of')}): new minus "
-            "previous default probability in percentage points, ± the standard error of the difference of two "
-            "independent runs.")
-    columns = ["#", "company", "kind", f"default {quarter}q", "band", f"acquired {quarter}q", f"survival {quarter}q",
-               "change since previous"]
+            f"Plausibility: {len(flags)} figure(s) of this run lie beyond the stated bounds and are flagged in red "
+            "where they are printed; see the plausibility table in this section.")
+    change_label = {"quarter": "change since last quarter", "comparison": f"difference from {other_name}"}.get(mode)
+    if other is not None:
+        what = (f"last quarter's run ({other_name}, as of {other.attrs.get('as_of')})" if mode == "quarter" else
+                f"the comparison run {other_name} (priors '{other.attrs.get('priors_name')}', as of "
+                f"{other.attrs.get('as_of')})")
+        section.blocks.append(
+            f"{change_label[0].upper() + change_label[1:]}: this run minus {what}, probability of leaving "
+            "independence in percentage points, ± the standard error of the difference of two independent runs.")
+    columns = ["#", "company", "kind", f"leaves {quarter}q", "band", f"default {quarter}q", f"acquired {quarter}q",
+               "band (default only)", f"survival {quarter}q"] + ([change_label] if change_label else [])
     table_rows, classes = [], []
     for i, r in enumerate(rows, 1):
-        if r["previous"] is None:
-            change = "new company" if previous is not None else "-"
-        else:
-            change = pp(r["default"] - r["previous"], math.hypot(r["default_se"], r["previous_se"]))
-        table_rows.append([str(i), r["name"], r["kind"], pct(r["default"], r["default_se"]), r["band"],
-                           pct(r["acquired"]), pct(r["survival"]), change])
-        classes.append(["", f"company-{r['company']}", "", f"band-{r['band']}", f"band-{r['band']}", "", "", ""])
-    section.blocks.append(Table(columns, table_rows, f"Companies ranked by {quarter}-quarter default probability",
-                                classes))
-    section.blocks.append(Chart(charts.default_ranking(rows, colours, quarter),
-                                "Bars: default probability; whiskers: 95 % Monte Carlo interval; shading: risk band."))
+        row = [str(i), r["name"], r["kind"], pct(r["leave"], r["leave_se"]), r["band"],
+               pct(r["default"], r["default_se"]), pct(r["acquired"]), r["default_band"], pct(r["survival"])]
+        cls = ["", f"company-{r['company']}", "", f"band-{r['band']}", f"band-{r['band']}", "", "",
+               f"band-{r['default_band']}", ""]
+        if change_label:
+            if r["previous_leave"] is None:
+                row.append("new company")
+            else:
+                row.append(pp(r["leave"] - r["previous_leave"], math.hypot(r["leave_se"], r["previous_leave_se"])))
+            cls.append("")
+        table_rows.append(row)
+        classes.append(cls)
+    section.blocks.append(Table(columns, table_rows,
+                                f"Companies ranked by the probability of leaving independence within {quarter} "
+                                "quarters", classes))
+    section.blocks.append(Chart(charts.default_ranking(rows, colours, quarter, other_name if other is not None
+                                                       else None),
+                                "Bars: default (solid) and acquisition (hatched) stacked to the probability of "
+                                "leaving independence; whiskers: 95 % Monte Carlo interval; shading: risk band."))
+    if flags:
+        section.blocks.append(plausibility_table(flags))
     return section
+
+
+def plausibility_table(flags: Sequence[Mapping[str, Any]]) -> Table:
+    """The figures beyond the plausibility bounds, one row each (see :mod:`mc_engine.output.plausibility`)."""
+    rows = [[f["what"], f["company"] or "market", f["value"], f["bound"], f["paths"]] for f in flags]
+    classes = [["", "", "flag", "", ""] for _ in flags]
+    return Table(["figure", "company", "printed value", "bound", "paths concerned"], rows,
+                 "Plausibility flags: figures beyond the stated bounds", classes)
 
 
 # --------------------------------------------------------------------------- 2, 3, 4
@@ -211,14 +280,15 @@ def fans_section(ds: xr.Dataset, colours: Mapping[str, str]) -> Section:
         "quarter-end cash, burn the cash used in the quarter (negative: cash generated), runway cash over burn in "
         "quarters (100 means not burning).")
     section.blocks.append(Chart(charts.fan_grid(ds, "cash", colours, "Quarter-end cash among surviving futures",
-                                                "cash (USD bn)", USD_PER_BN), "Cash, USD bn."))
+                                                "cash (USD bn)", per_bn(ds, "cash")), "Cash, USD bn."))
     section.blocks.append(Chart(charts.fan_grid(ds, "burn", colours, "Quarterly cash burn among surviving futures",
-                                                "burn per quarter (USD bn)", USD_PER_BN), "Burn, USD bn per quarter."))
+                                                "burn per quarter (USD bn)", per_bn(ds, "burn")),
+                                "Burn, USD bn per quarter."))
     section.blocks.append(Chart(charts.fan_grid(ds, "runway_quarters", colours,
                                                 "Runway among surviving futures (cash / burn)", "runway (quarters)",
                                                 cap=100.0), "Runway, quarters (capped at 100)."))
     section.blocks.append(Chart(charts.spaghetti(ds, "cash", colours, "Sampled futures of quarter-end cash",
-                                                 "cash (USD bn)", USD_PER_BN),
+                                                 "cash (USD bn)", per_bn(ds, "path_cash")),
                                 "Raw paths from the run's thin sample; each ends where the company leaves."))
     return section
 
@@ -230,12 +300,18 @@ def drivers_section(ds: xr.Dataset) -> Section:
         "token (algorithmic efficiency: lower is more efficient), price per unit of work, GPU rental price and "
         "demand for work; and the probability of each market regime by quarter.")
     section.blocks.append(Chart(charts.drivers(ds), "Market drivers (5-95 %, 25-75 %, median) and regimes."))
-    rows = []
+    rows, classes = [], []
     for var, label in charts.DRIVERS:
         q = {p: float(ds[var].isel(quarter=-1).sel(quantile=p, method="nearest")) for p in (0.05, 0.5, 0.95)}
-        rows.append([label, f"{q[0.5]:.3g}", f"{q[0.05]:.3g} - {q[0.95]:.3g}"])
+        median, median_cls = flagged(var, q[0.5], f"{q[0.5]:.3g}")
+        spread, spread_cls = flagged(var, q[0.05], f"{q[0.05]:.3g} - {q[0.95]:.3g}")
+        if not spread_cls:
+            spread, spread_cls = flagged(var, q[0.95], spread)
+        rows.append([label, median, spread])
+        classes.append(["", median_cls, spread_cls])
     section.blocks.append(Table(["driver", "median at horizon", "5-95 % at horizon"], rows,
-                                f"Market indices at the horizon ({_date(ds, ds.sizes['quarter'])}), as_of = 1"))
+                                f"Market indices at the horizon ({_date(ds, ds.sizes['quarter'])}), as_of = 1 "
+                                "(⚠ beyond 1e-3 .. 1e3)", classes))
     expected = ds.regime_prob.sum("quarter").values
     horizon = ds.sizes["quarter"]
     rows = [[str(r), f"{e:.2f}", pct(e / horizon)] for r, e in zip(ds.regime.values, expected, strict=True)]
@@ -310,16 +386,22 @@ def funding_section(ds: xr.Dataset, colours: Mapping[str, str]) -> Section:
         "value at risk and expected shortfall of cumulative burn. Amounts in USD bn.")
     section.blocks.append(Chart(charts.funding(ds, colours), "Capital raised, rounds and down rounds."))
     names = _names(ds)
-    rows = []
+    rows, classes = [], []
     for cid in (str(c) for c in ds.company.values):
-        raised = {p: float(ds.raised.sel(company=cid).sel(quantile=p, method="nearest")) for p in (0.05, 0.5, 0.95)}
+        raised = {p: usd(ds, "raised", float(ds.raised.sel(company=cid).sel(quantile=p, method="nearest")))
+                  for p in (0.05, 0.5, 0.95)}
+        var95 = usd(ds, "burn_var_95", float(ds.burn_var_95.sel(company=cid)))
+        cvar95 = usd(ds, "burn_cvar_95", float(ds.burn_cvar_95.sel(company=cid)))
+        cells = [flagged("raised", raised[0.05], bn(raised[0.05])), flagged("raised", raised[0.5], bn(raised[0.5])),
+                 flagged("raised", raised[0.95], bn(raised[0.95])), flagged("burn_var_95", var95, bn(var95)),
+                 flagged("burn_cvar_95", cvar95, bn(cvar95))]
         rows.append([names[cid], f"{float(ds.funding_rounds.sel(company=cid)):.2f}",
-                     pct(float(ds.down_round_prob.sel(company=cid))), bn(raised[0.05]), bn(raised[0.5]),
-                     bn(raised[0.95]), bn(float(ds.burn_var_95.sel(company=cid))),
-                     bn(float(ds.burn_cvar_95.sel(company=cid)))])
+                     pct(float(ds.down_round_prob.sel(company=cid)))] + [text for text, _ in cells])
+        classes.append([f"company-{cid}", "", ""] + [cls for _, cls in cells])
     section.blocks.append(Table(["company", "expected rounds", "down-round prob.", "raised 5 %", "raised median",
                                  "raised 95 %", "burn VaR 95", "burn CVaR 95"], rows,
-                                "Funding and cumulative burn to the horizon (USD bn)"))
+                                "Funding and cumulative burn to the horizon (USD bn; ⚠ beyond the plausibility "
+                                "bounds, section 1)", classes))
     return section
 
 
@@ -389,7 +471,8 @@ def appendix_section(priors, manifest: Mapping[str, Any]) -> Section:  # noqa: A
                                                                                       else ""),
                      str(inp.as_of or "-")])
     section.blocks.append(Table(["input", "units", "distribution", "median", "5-95 %", "source", "as_of"], rows,
-                                "Priors"))
+                                "Priors (sources in full; docs/sources.md resolves each cited file or document)",
+                                [["", "", "", "", "", "source", ""] for _ in rows], css_class="long"))
     if priors.schedules:
         section.blocks.append(Table(["schedule", "values by year from as_of (USD bn/yr)"],
                                     [[k, ", ".join(f"{v:g}" for v in vals)] for k, vals in priors.schedules.items()],
@@ -399,5 +482,5 @@ def appendix_section(priors, manifest: Mapping[str, Any]) -> Section:  # noqa: A
     rows += [[f"from {r}"] + [f"{p:.3f}" for p in priors.regime_transition[i]] for i, r in enumerate(regimes)]
     section.blocks.append(Table(["regime chain", *regimes], rows, "Regime probabilities (quarterly transitions)"))
     section.blocks.append(Table(["manifest key", "value"], [[k, v] for k, v in _flatten(dict(manifest))],
-                                "Run manifest (manifest.json)"))
+                                "Run manifest (manifest.json)", css_class="long"))
     return section
