@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PRIORS ?= priors/baseline.toml
 PATHS  ?= 1000000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+notebooks: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[notebooks]'
+	cd notebooks && ../$(BIN)/jupyter lab
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -11,7 +11,9 @@ from .errors import PriorWarning as PriorWarning
 from .errors import RunError as RunError
 from .inputs.loader import Priors as Priors
 from .inputs.loader import load_priors as load_priors
+from .output import accessor as _accessor  # noqa: F401 - registers ``ds.mc`` on xarray Datasets
 from .output.runs import open_run as open_run
+from .output.runs import write_run as write_run
 
 __version__ = "0.1.0"
 
@@ -32,14 +34,17 @@ def sweep(priors, grid=None, scenarios=None, n_paths=100_000, seed=0, horizon=24
     return _sweep(priors, grid, scenarios, n_paths, seed, horizon, out, target_se, **options)
 
 
-def write_report(run, previous=None, out=None, *, attribution_paths=None, progress=None):  # noqa: ANN001, ANN201
-    """Write the risk report of a run folder as HTML, PDF and JSON (see :func:`mc_engine.report.write_report`).
+def write_report(run, previous=None, out=None, *, against=None, attribution_paths=None,
+                 progress=None):  # noqa: ANN001, ANN201
+    """Write the risk report of a run or sweep folder as HTML, PDF and JSON: alone, against last quarter's run
+    (``previous``) or against another run (``against``); see :func:`mc_engine.report.write_report`.
 
-    Imports matplotlib and jinja2 only when called.
+    Imports matplotlib, jinja2 and WeasyPrint only when called.
     """
     from .report import write_report as _write_report
 
-    return _write_report(run, previous=previous, out=out, attribution_paths=attribution_paths, progress=progress)
+    return _write_report(run, previous=previous, out=out, against=against, attribution_paths=attribution_paths,
+                         progress=progress)
 
 
-__all__ = ["Priors", "PriorError", "PriorWarning", "RunError", "compile_sampler", "load_priors", "open_run", "simulate", "sweep", "write_report", "__version__"]
+__all__ = ["Priors", "PriorError", "PriorWarning", "RunError", "compile_sampler", "load_priors", "open_run", "simulate", "sweep", "write_report", "write_run", "__version__"]

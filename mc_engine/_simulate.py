@@ -59,14 +59,20 @@ def check_finite(ds: xr.Dataset) -> None:
     """Fail loudly on NaN or inf in any output, naming variable, company and quarter.
 
     Quantiles of a company in a quarter where no path has it alive are undefined and stay NaN
-    (``n_alive == 0`` says so); everything else must be finite.
+    (``n_alive == 0`` says so), and so are a sampled path's figures after the company left (``path_status``);
+    everything else must be finite.
     """
+    from .output.conventions import gone
+
     empty = ds["n_alive"] == 0 if "n_alive" in ds else None
+    after_exit = gone(ds) if "path_status" in ds else None
     for name, var in ds.data_vars.items():
         if not np.issubdtype(var.dtype, np.number):
             continue
         bad = ~np.isfinite(var)
-        if empty is not None and {"company", "quarter"} <= set(var.dims):
+        if name.startswith("path_") and after_exit is not None and "company" in var.dims:
+            bad = bad & ~after_exit  # a sampled company's figures stop (NaN) after it left
+        elif empty is not None and {"company", "quarter"} <= set(var.dims):
             bad = bad & ~empty
         if bool(bad.any()):
             first = np.argwhere(bad.values)[0]

@@ -60,20 +60,33 @@ RelaxSources = Annotated[
 
 
 @priors_app.command("check")
-def priors_check(file: PriorsFile, allow_unsourced: RelaxSources = False) -> None:
-    """Validate FILE and print every input with its median, 90% interval and source."""
+def priors_check(
+    file: PriorsFile,
+    allow_unsourced: RelaxSources = False,
+    only: Annotated[str | None, typer.Option(help="List only inputs under this dotted prefix, e.g. "
+                                                  "companies.openai or market.")] = None,
+    grep: Annotated[str | None, typer.Option(help="List only inputs whose name or source contains this text "
+                                                  "(case-insensitive).")] = None,
+) -> None:
+    """Validate FILE and print every input (or those --only / --grep select) with its median, 90% interval and
+    source; the validation always covers the whole file."""
     with _user_errors():
         from .inputs.distributions import quantiles
         from .inputs.loader import load_priors
 
         priors = load_priors(file, require_sources=not allow_unsourced)
-        table = Table(title=f"{priors.name}: {len(priors.inputs)} inputs, as of {priors.as_of}", show_lines=False)
+        prefix = only.rstrip(".") if only else None
+        selected = {name: inp for name, inp in priors.inputs.items()
+                    if (prefix is None or name == prefix or name.startswith(prefix + "."))
+                    and (grep is None or grep.lower() in f"{name} {inp.source or ''}".lower())}
+        shown = f", {len(selected)} shown" if len(selected) != len(priors.inputs) else ""
+        table = Table(title=f"{priors.name}: {len(priors.inputs)} inputs{shown}, as of {priors.as_of}",
+                      show_lines=False)
         for col in ("input", "units", "dist", "5%", "median", "95%", "source"):
             table.add_column(col, overflow="fold", justify="right" if col in ("5%", "median", "95%") else "left")
-        n_unknown = 0
-        for name, inp in priors.inputs.items():
+        n_unknown = sum(inp.unknown for inp in priors.inputs.values())
+        for name, inp in selected.items():
             q05, q50, q95 = quantiles(inp.dist, (0.05, 0.5, 0.95))
-            n_unknown += inp.unknown
             flag = " [magenta](unknown)[/]" if inp.unknown else ""
             source = (inp.source or "-") + (f" ({inp.as_of})" if inp.as_of else "")
             table.add_row(name + flag, inp.units, inp.dist.family, _fmt(q05), _fmt(q50), _fmt(q95), source)
@@ -112,17 +125,44 @@ def priors_show(
             hint = f"; did you mean {', '.join(near)}?" if near else "; `mc-engine priors check FILE` lists them"
             raise PriorError([_problem(file, input_name, f"no such input{hint}")])
         inp = priors.inputs[input_name]
-        table = Table(title=f"{input_name} [{inp.units}]: {inp.doc}")
+        about = Table(title=input_name, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
+        about.add_column(style="bold")
+        about.add_column(overflow="fold")
+        about.add_row("meaning", inp.doc)
+        about.add_row("units", inp.units)
+        about.add_row("distribution", _describe(inp.dist))
+        about.add_row("source", (inp.source or "-") + (" [unknown]" if inp.unknown else ""))
+        about.add_row("as of", str(inp.as_of or "-"))
+        about.add_row("from", str(inp.file))
+        stdout.print(about)
+        table = Table(title="quantiles", title_justify="left")
         table.add_column("quantile")
-        table.add_column("value", justify="right")
+        table.add_column(f"value [{inp.units}]", justify="right")
         for q, v in zip(QUANTILES, quantiles(inp.dist, QUANTILES), strict=True):
             table.add_row(f"{q:.0%}", _fmt(v))
         mean, sd = mean_sd(inp.dist)
         table.add_row("mean", _fmt(mean))
         table.add_row("sd", _fmt(sd))
         stdout.print(table)
-        stdout.print(f"distribution: {inp.dist}")
-        stdout.print(f"source: {inp.source} (as of {inp.as_of}); from {inp.file}" + (" [unknown]" if inp.unknown else ""))
+
+
+def _describe(dist) -> str:  # noqa: ANN001 - a Dist
+    """``lognormal(mu=0.1, sigma=0.3)``, ``point 5``, truncation and mixture weights in words."""
+    from .inputs.distributions import PARAM_NAMES
+
+    if dist.family == "mixture":
+        parts = [f"{w:.0%} {_describe(c)}" for w, c in zip(dist.weights, dist.components, strict=True)]
+        text = "mixture of " + " + ".join(parts)
+    elif dist.family == "point":
+        text = f"point {_fmt(dist.params[0])}"
+    else:
+        names = PARAM_NAMES.get(dist.family, ())
+        args = ", ".join(f"{n}={_fmt(v)}" for n, v in zip(names, dist.params, strict=False))
+        text = f"{dist.family}({args})"
+    lo, hi = dist.bounds
+    if lo != float("-inf") or hi != float("inf"):
+        text += f", truncated to [{_fmt(lo)}, {_fmt(hi)}]"
+    return text
 
 
 @app.command("run")
@@ -240,17 +280,21 @@ def sweep_command(
 
             ds = sweep(priors, values, scenario, paths, seed, horizon, out, target_se, chunk_paths=chunk_paths,
                        progress=progress)
-        table = Table(title=f"survival at {horizon} quarters by point")
+        # companies as rows, one column per point: company names are never cut, however many points
         keys = list(values)
-        for col in ("scenario", *keys, *[str(c) for c in ds.company.values], "paths"):
-            table.add_column(col, justify="left" if col == "scenario" else "right")
         last = ds.isel(quarter=-1)
-        for combo in product(ds.scenario.values, *(ds[k].values for k in keys)):
-            at = dict(zip(["scenario", *keys], combo, strict=True))
-            pt = last.sel(at)
-            cells = [f"{float(pt.survival_prob.sel(company=c)):.1%} ± {float(pt.survival_prob_se.sel(company=c)):.1%}"
-                     for c in ds.company.values]
-            table.add_row(str(combo[0]), *[_fmt(float(v)) for v in combo[1:]], *cells, f"{int(pt.paths_used):,}")
+        points = [dict(zip(["scenario", *keys], combo, strict=True))
+                  for combo in product(ds.scenario.values, *(ds[k].values for k in keys))]
+        table = Table(title=f"survival at {horizon} quarters by company (rows) and point (columns)")
+        table.add_column("company", no_wrap=True)
+        for at in points:
+            label = "\n".join([str(at["scenario"])] + [f"{k.split('.')[-1]}={_fmt(float(at[k]))}" for k in keys])
+            table.add_column(label, justify="right")
+        for c in ds.company.values:
+            table.add_row(str(c), *[f"{float(last.sel(at).survival_prob.sel(company=c)):.1%} ± "
+                                    f"{float(last.sel(at).survival_prob_se.sel(company=c)):.1%}" for at in points])
+        table.add_section()
+        table.add_row("paths", *[f"{int(last.sel(at).paths_used):,}" for at in points])
         stdout.print(table)
         stdout.print(f"[green]wrote[/] {out / 'result.nc'}")
 
@@ -263,10 +307,20 @@ def rerun(
                                                          "that another backend may show.")] = 4.0,
 ) -> None:
     """Rerun RUN from its manifest and compare: exit 0 if bit-for-bit identical or within Monte Carlo error."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with _user_errors():
         from .output.rerun import rerun as rerun_folder
 
-        comparison, _ = rerun_folder(run, out=out, tolerance=tolerance)
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,} paths"),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=err) as bar:
+            task = bar.add_task("compiling the rerun", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description="rerunning")
+
+            comparison, _ = rerun_folder(run, out=out, tolerance=tolerance, progress=progress)
         for line in comparison.report():
             stdout.print(line, highlight=False, markup=False, soft_wrap=True)
     if not comparison.ok:

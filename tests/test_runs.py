@@ -38,7 +38,7 @@ def test_write_and_open_round_trip(small, tmp_path):
         np.testing.assert_allclose(back[name].values, ds[name].values, rtol=1e-6)
     np.testing.assert_allclose(back.cash.values, ds.cash.values, rtol=1e-6)
     assert back.attrs["priors_digest"] == priors.digest
-    assert back.survival_prob.attrs["units"] == "1" and back.cash.attrs["units"] == "USD"
+    assert back.survival_prob.attrs["units"] == "1" and back.cash.attrs["units"] == "USD bn"
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["status"] == "complete" and manifest["run"]["seed"] == 3
     assert set(manifest["files"]) == {"result.nc", "priors.json", "priors.toml"}

@@ -273,11 +273,14 @@ def assert_finite_except_empty(ds: xr.Dataset) -> None:
     """Everything finite, except per-(company, quarter) statistics of cells no path is alive in; there the
     quantiles are NaN (undefined), not some number."""
     empty = ds.n_alive == 0
+    left_before = (ds.path_status != 0).shift(quarter=1, fill_value=False)
     for name, var in ds.data_vars.items():
         if not np.issubdtype(var.dtype, np.number):
             continue
         bad = ~np.isfinite(var)
-        if {"company", "quarter"} <= set(var.dims):
+        if name.startswith("path_") and "company" in var.dims:
+            assert not bool((bad & ~left_before).any()), f"{name} is not finite while the company exists"
+        elif {"company", "quarter"} <= set(var.dims):
             assert not bool((bad & ~empty).any()), f"{name} is not finite in a cell with live paths"
         else:
             assert not bool(bad.any()), f"{name} is not finite"
@@ -427,14 +430,19 @@ def test_thin_sample_is_the_first_traced_paths(base):
     assert base.sizes["path"] == THIN
     assert [str(c) for c in base.company.values] == list(sim_priors().company_ids)
     first = slice(0, THIN)
+    status = np.transpose(traced["status"][:, first], (2, 0, 1))  # (company, quarter, path)
+    # a company's figures stop after the quarter in which it left: NaN from the next quarter on
+    left_before = np.concatenate([np.zeros_like(status[:, :1]), status[:, :-1]], axis=1) != 0
+    assert left_before.any(), "some sampled company leaves, so the NaN rule is exercised"
     for name, key in THIN_COMPANY.items():
-        scale = 1.0 if key == "runway" else 1e9
-        expected = (np.transpose(traced[key][:, first], (1, 0, 2)) * scale).astype(np.float32)
+        expected = np.transpose(traced[key][:, first], (2, 0, 1)).astype(np.float32)  # USD bn, as traced
+        expected = np.where(left_before, np.float32(np.nan), expected)
+        assert base[name].dims == ("company", "quarter", "path") and base[name].attrs["units"] != "USD"
         np.testing.assert_array_equal(base[name].values, expected, err_msg=name)
-    np.testing.assert_array_equal(base.path_status.values, np.transpose(traced["status"][:, first], (1, 0, 2)))
-    np.testing.assert_array_equal(base.path_regime.values, traced["regime"][:, first].T)
+    np.testing.assert_array_equal(base.path_status.values, status)
+    np.testing.assert_array_equal(base.path_regime.values, traced["regime"][:, first])
     for name, key in THIN_MARKET.items():
-        np.testing.assert_array_equal(base[name].values, traced[key][:, first].T.astype(np.float32), err_msg=name)
+        np.testing.assert_array_equal(base[name].values, traced[key][:, first].astype(np.float32), err_msg=name)
     assert set(THIN_COMPANY) | set(THIN_MARKET) | {"path_status", "path_regime"} == {
         k for k in base.data_vars if k.startswith("path_")}
 
@@ -463,3 +471,30 @@ def test_baseline_smoke(request):
     assert ds.sizes["quarter"] == HORIZON and ds.sizes["path"] == 64
     np.testing.assert_allclose(ds.survival_prob + ds.default_prob + ds.acquired_prob, 1.0, atol=1e-12)
     assert_finite_except_empty(ds)
+
+
+def test_dataset_conventions_for_notebooks(base):
+    """Amounts in USD bn, probabilities tied to their standard errors, cell_methods on real dimensions, no
+    user or host in history, one dimension order, paths NaN after the company left."""
+    for name in ("cash", "burn", "revenue", "debt", "cumulative_burn", "raised", "burn_var_95", "path_cash"):
+        assert base[name].attrs["units"] == "USD bn", name
+    for name in ("survival_prob", "default_prob", "acquired_prob"):
+        assert base[name].attrs["ancillary_variables"] == f"{name}_se"
+    dims = set(base.dims)
+    for name, var in base.data_vars.items():
+        method = var.attrs.get("cell_methods")
+        if method:
+            assert method.split(":")[0] in dims, (name, method)
+        if {"company", "quarter"} <= set(var.dims):
+            assert var.dims[:2] == ("company", "quarter"), (name, var.dims)
+    import getpass
+    import platform
+
+    history = base.attrs["history"]
+    assert getpass.getuser() not in history.split() and platform.node() not in history
+    # a naive mean over the sampled paths only counts futures where the company exists
+    status = base.path_status
+    left = (status != 0).shift(quarter=1, fill_value=False)
+    assert bool(left.any())
+    assert bool(base.path_cash.where(left).isnull().where(left, True).all())
+    assert bool(base.path_cash.where(~left).notnull().where(~left, True).all())

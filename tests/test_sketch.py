@@ -150,8 +150,9 @@ def test_merging_halves_is_the_whole():
 # ------------------------------------------------------------------------------------------ (b) simulate()
 
 
-COMPANY_OUTPUTS = {"cash": ("cash", 1e9), "burn": ("burn", 1e9), "revenue": ("revenue", 1e9),
-                   "gross_margin": ("gross_margin", 1.0), "runway_quarters": ("runway", 1.0), "debt": ("debt", 1e9)}
+COMPANY_OUTPUTS = {"cash": ("cash", 1.0), "burn": ("burn", 1.0), "revenue": ("revenue", 1.0),
+                   "gross_margin": ("gross_margin", 1.0), "runway_quarters": ("runway", 1.0), "debt": ("debt", 1.0)}
+"""Dataset variable -> (traced key, Dataset units per traced unit): amounts are USD bn in both."""
 CONTINUOUS = ("cash", "burn", "revenue", "gross_margin")
 """Runway (capped at 100) and debt (repaid in steps) have atoms, where a rank error means nothing."""
 SIM_MAX = 2e-2

@@ -2,15 +2,14 @@
 
 Dims: ``company`` (prior-file order, ``kind`` as a coordinate), ``quarter``
 (quarter-end dates, with ``quarter_bounds``), ``quantile``, ``input`` (scenario
-inputs, for sensitivity), ``regime`` and ``path`` (the thin sample). Amounts are
-USD (flows per quarter), probabilities and ratios are ``"1"``.
+inputs, for sensitivity), ``regime`` and ``path`` (the thin sample), in one order
+(:mod:`.conventions`). Amounts are USD bn (flows per quarter), probabilities and
+ratios are ``"1"``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import getpass
-import platform
 import subprocess
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from .._params import REGIMES
 from ..engine.reduce import COMPANY_VARS, quantiles_from_histogram, tail_mean_from_histogram
 from ..engine.simulate import DEFAULT_QUANTILES, RawResult
 from ..model.market import INDICES
-from . import plausibility
+from . import conventions, plausibility
 
 SCHEMA_VERSION: int = 1
 USD_PER_BN: float = 1e9
@@ -39,14 +38,14 @@ MARKET_NAMES: dict[str, tuple[str, str]] = {
 }
 COMPANY_META: dict[str, tuple[str, str, str, float]] = {
     # name -> (output name, long name, units, scale); flows sum over the quarter, stocks are points.
-    "cash": ("cash", "quarter-end cash among companies still alive", "USD", USD_PER_BN),
-    "burn": ("burn", "cash burn in the quarter (positive = cash out) among companies still alive", "USD",
-             USD_PER_BN),
-    "revenue": ("revenue", "revenue in the quarter among companies still alive", "USD", USD_PER_BN),
+    "cash": ("cash", "quarter-end cash among companies still alive", "USD bn", 1.0),
+    "burn": ("burn", "cash burn in the quarter (positive = cash out) among companies still alive", "USD bn",
+             1.0),
+    "revenue": ("revenue", "revenue in the quarter among companies still alive", "USD bn", 1.0),
     "gross_margin": ("gross_margin", "gross margin in the quarter among companies still alive", "1", 1.0),
     "runway": ("runway_quarters", "runway at quarter end (cash / burn, capped at 100) among alive", "quarters",
                1.0),
-    "debt": ("debt", "quarter-end debt among companies still alive", "USD", USD_PER_BN),
+    "debt": ("debt", "quarter-end debt among companies still alive", "USD bn", 1.0),
 }
 FLOWS = {"burn", "revenue", "gross_margin"}
 
@@ -169,24 +168,24 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
     cum_q = quantiles_from_histogram(hs["hist"], hs["edges"], hs["extremes"][0], hs["extremes"][1], qs)[order]
     var95, cvar95 = tail_mean_from_histogram(hs["hist"][:, 0], hs["edges"][:, 0], hs["extremes"][0][:, 0],
                                              hs["extremes"][1][:, 0], 0.95)
-    ds["cumulative_burn"] = (("company", "quantile"), (cum_q[:, 0] * USD_PER_BN).astype(np.float32),
-                             {"units": "USD", "long_name": "cumulative burn to the horizon or exit",
-                              "cell_methods": "time: sum (quantiles over paths)"})
-    ds["raised"] = (("company", "quantile"), (cum_q[:, 1] * USD_PER_BN).astype(np.float32),
-                    {"units": "USD", "long_name": "amount raised (rounds and rescues) by the horizon",
-                     "cell_methods": "time: sum (quantiles over paths)"})
-    ds["burn_var_95"] = (("company",), var95[order] * USD_PER_BN,
-                         {"units": "USD", "long_name": "95% value at risk of cumulative burn",
-                          "cell_methods": "time: sum"})
-    ds["burn_cvar_95"] = (("company",), cvar95[order] * USD_PER_BN,
-                          {"units": "USD", "long_name": "95% conditional value at risk (expected shortfall) of "
-                                                        "cumulative burn", "cell_methods": "time: sum"})
+    ds["cumulative_burn"] = (("company", "quantile"), cum_q[:, 0].astype(np.float32),
+                             {"units": "USD bn", "long_name": "cumulative burn to the horizon or exit",
+                              "cell_methods": "quarter: sum (quantiles over paths)"})
+    ds["raised"] = (("company", "quantile"), cum_q[:, 1].astype(np.float32),
+                    {"units": "USD bn", "long_name": "amount raised (rounds and rescues) by the horizon",
+                     "cell_methods": "quarter: sum (quantiles over paths)"})
+    ds["burn_var_95"] = (("company",), var95[order],
+                         {"units": "USD bn", "long_name": "95% value at risk of cumulative burn",
+                          "cell_methods": "quarter: sum"})
+    ds["burn_cvar_95"] = (("company",), cvar95[order],
+                          {"units": "USD bn", "long_name": "95% conditional value at risk (expected shortfall) of "
+                                                        "cumulative burn", "cell_methods": "quarter: sum"})
     ds["funding_rounds"] = (("company",), hs["rounds_mean"][order],
                             {"units": "1", "long_name": "expected number of funding rounds by the horizon",
-                             "cell_methods": "time: sum (mean over paths)"})
+                             "cell_methods": "quarter: sum (mean over paths)"})
     ds["down_round_prob"] = (("company",), hs["down_round_prob"][order],
                              {"units": "1", "long_name": "probability of at least one down round by the horizon",
-                              "cell_methods": "time: maximum"})
+                              "cell_methods": "quarter: maximum"})
 
     names = list(raw.sens_inputs)
     if names:
@@ -197,11 +196,11 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         ds["sensitivity"] = (("input", "company"), spearman_matrix(x, survived),
                              {"units": "1", "long_name": "Spearman correlation of the input with survival at "
                                                          "the horizon", "sample_paths": int(x.shape[0]),
-                              "cell_methods": "time: point"})
+                              "cell_methods": "quarter: point"})
         ds["sensitivity_burn"] = (("input", "company"), spearman_matrix(x, burned),
                                   {"units": "1", "long_name": "Spearman correlation of the input with cumulative "
                                                               "burn", "sample_paths": int(x.shape[0]),
-                                   "cell_methods": "time: sum"})
+                                   "cell_methods": "quarter: sum"})
 
     thin = raw.thin
     n_thin = thin["cash"].shape[1]
@@ -234,8 +233,8 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         "title": f"mc_engine run of priors '{priors.name}'",
         "Conventions": "CF-1.10",
         "source": f"mc_engine {__version__}",
-        "history": f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}: simulated {n} paths by "
-                   f"{getpass.getuser()} on {platform.node()}",
+        "history": f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}: simulated {n} paths with "
+                   f"mc_engine {__version__}",
         "schema_version": SCHEMA_VERSION,
         "priors_name": priors.name,
         "priors_file": str(priors.path),
@@ -252,4 +251,4 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         "device": f"{devices[0].platform}: {devices[0].device_kind} x{len(devices)}",
         "git_commit": _git_commit(),
     }
-    return plausibility.annotate(ds)
+    return plausibility.annotate(conventions.finalize(ds))

@@ -1,6 +1,6 @@
-"""Quarterly risk reports of run folders: charts, attribution, HTML and PDF rendering.
+"""Risk reports of run and sweep folders: charts, attribution, comparisons, HTML and the PDF laid out from it.
 
-Importing this package imports matplotlib and jinja2; ``mc_engine.write_report``
+Importing this package imports matplotlib and jinja2 (WeasyPrint when a PDF is written); ``mc_engine.write_report``
 imports it only when called, so ``import mc_engine`` stays light.
 """
 
@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from .build import ReportFiles as ReportFiles
 from .build import write_report as write_report
+from .palette import company_colours as company_colours
 
-__all__ = ["ReportFiles", "write_report"]
+__all__ = ["ReportFiles", "company_colours", "write_report"]

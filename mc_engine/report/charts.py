@@ -243,8 +243,9 @@ def spaghetti(ds: xr.Dataset, var: str, colours: Mapping[str, str], title: str, 
     n_lines = min(n_lines, ds.sizes["path"])
     fig, axes = _grid(len(ids), title=f"{title} ({n_lines} of {ds.sizes['path']} sampled paths)")
     x = ds.quarter.values
-    status = ds.path_status.isel(path=slice(0, n_lines)).values  # (path, quarter, company)
-    values = ds[f"path_{var}"].isel(path=slice(0, n_lines)).values / scale
+    order = ("path", "quarter", "company")
+    status = ds.path_status.isel(path=slice(0, n_lines)).transpose(*order).values
+    values = ds[f"path_{var}"].isel(path=slice(0, n_lines)).transpose(*order).values / scale
     for ax, cid in zip(axes, ids, strict=True):
         c = ids.index(cid)
         for p in range(n_lines):
