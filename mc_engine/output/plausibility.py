@@ -180,8 +180,9 @@ def check(ds: xr.Dataset) -> list[Flag]:
                 k = int(np.argmax([s[0] * a for s, a in zip(shares, alive, strict=True)]))
                 (at_least, at_most), n_alive = shares[k], int(alive[k])
                 paths_low = int(np.floor(at_least * n_alive))
+                among = "futures alive" if "quarter" in sub.dims and company is not None else "futures"
                 text = (f"at least {paths_low:,} of {n_alive:,} paths ({at_least:.0%}-{at_most:.0%} of the "
-                        "futures alive, from the quantile grid)")
+                        f"{among}, from the quantile grid)")
             elif bound.variable in ("burn_var_95", "burn_cvar_95"):
                 paths_low = int(np.ceil(0.05 * n_paths)) if bound.variable == "burn_var_95" else 1
                 text = (f"at least {paths_low:,} of {n_paths:,} paths (the worst 5 %)" if bound.variable ==

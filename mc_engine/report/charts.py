@@ -170,7 +170,7 @@ def survival_curves(ds: xr.Dataset, colours: Mapping[str, str]) -> Figure:
         ax.set_xlabel("quarter end")
         ax.grid(alpha=0.3)
         _dates(ax)
-        ax.legend(fontsize=8, loc="lower left")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3, frameon=False)
     axes[0].set_ylabel("survival probability (%)")
     axes[0].set_ylim(min(50.0, 10 * math.floor(max(low, 0.0) / 10)), 100.5)
     return fig
@@ -196,7 +196,8 @@ def competing_risks(ds: xr.Dataset, colours: Mapping[str, str]) -> Figure:
         ax.set_xlabel("quarter end")
         ax.grid(alpha=0.3)
         _dates(ax)
-        ax.legend(handles=handles, fontsize=8, loc="upper left")
+        ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3,
+                  frameon=False)
     axes[0].set_ylabel("cumulative probability (%)")
     axes[0].set_ylim(bottom=0)
     return fig
@@ -321,14 +322,16 @@ def short_input(name: str, company: str | None = None) -> str:
     return input_label(name, company)
 
 
-def tornado(ds: xr.Dataset, colours: Mapping[str, str], top: int = 8) -> Figure:
-    """Per company, the ``top`` inputs with the largest |Spearman correlation| with survival at the horizon."""
+def tornado(ds: xr.Dataset, colours: Mapping[str, str], top: int = 8, ids: Sequence[str] | None = None,
+            title: str = "") -> Figure:
+    """Per company (``ids``, default all), the ``top`` inputs with the largest |Spearman correlation| with
+    survival at the horizon; one x axis (-limit .. limit) for every panel."""
     names = _names(ds)
-    ids = [str(c) for c in ds.company.values]
+    ids = [str(c) for c in ds.company.values] if ids is None else list(ids)
     n_sample = ds.sensitivity.attrs.get("sample_paths")
     sample = f", {int(n_sample):,} paths" if n_sample is not None else ""
-    fig, axes = _grid(len(ids), ncols=4, row_height=0.24 * top + 1.1, sharey=False, width=1.4 * WIDTH,
-                      title=f"Inputs driving survival to the horizon (Spearman rank correlation{sample})")
+    fig, axes = _grid(len(ids), ncols=3, row_height=0.26 * top + 1.0, sharey=False,
+                      title=f"{title or 'Inputs'} driving survival to the horizon (Spearman rank correlation{sample})")
     inputs = [str(i) for i in ds.input.values]
     limit = min(1.0, max(0.1, 1.15 * _finite_max(np.abs(ds.sensitivity.values), default=0.1)))
     for ax, cid in zip(axes, ids, strict=True):
@@ -348,7 +351,7 @@ def tornado(ds: xr.Dataset, colours: Mapping[str, str], top: int = 8) -> Figure:
         vals = rho[order]
         ax.barh(y, vals, color=[colours[cid] if v > 0 else "white" for v in vals], edgecolor=colours[cid],
                 hatch=None, linewidth=1.2)
-        ax.set_yticks(y, [short_input(inputs[i], cid) for i in order], fontsize=7)
+        ax.set_yticks(y, [short_input(inputs[i], cid) for i in order], fontsize=8)
         ax.grid(alpha=0.3, axis="x")
     fig.legend(handles=[Patch(facecolor="#777777", edgecolor="#777777", label="higher input -> more survival"),
                         Patch(facecolor="white", edgecolor="#777777", label="higher input -> less survival")],
@@ -437,7 +440,8 @@ def funding(ds: xr.Dataset, colours: Mapping[str, str]) -> Figure:
     # amounts span four orders of magnitude between companies: a log axis (linear below USD 1 bn, where
     # hyperscalers raise nothing) keeps every company readable
     ax_raised.set_xscale("symlog", linthresh=1.0)
-    ax_raised.set_xlim(left=0)
+    top = _finite_max(ds.raised.sel(quantile=0.95, method="nearest").values / per_bn, default=1.0)
+    ax_raised.set_xlim(0, max(2.0 * top, 10.0))
     ax_raised.set_xlabel("capital raised by the horizon (USD bn, log scale above 1)")
     ax_raised.set_title("Capital raised (rounds and rescues)", fontsize=10)
     fig.legend(handles=[Line2D([], [], color="#555555", linewidth=1.2, label="5-95 % of paths"),

@@ -272,6 +272,15 @@ def survival_section(ds: xr.Dataset, colours: Mapping[str, str]) -> Section:
     return section
 
 
+def _flag_note(ds: xr.Dataset, variables: Sequence[str]) -> str:
+    """`` ⚠ ...`` naming the companies whose ``variables`` are beyond the plausibility bounds, or ``""``."""
+    from ..output.plausibility import check
+
+    hit = sorted({f.company or "market" for f in check(ds) if f.variable in variables})
+    return (f" ⚠ Beyond the plausibility bounds (section 1): {', '.join(hit)}; read those panels as a model "
+            "defect, not a forecast.") if hit else ""
+
+
 def fans_section(ds: xr.Dataset, colours: Mapping[str, str]) -> Section:
     section = Section("fans")
     section.blocks.append(
@@ -280,10 +289,11 @@ def fans_section(ds: xr.Dataset, colours: Mapping[str, str]) -> Section:
         "quarter-end cash, burn the cash used in the quarter (negative: cash generated), runway cash over burn in "
         "quarters (100 means not burning).")
     section.blocks.append(Chart(charts.fan_grid(ds, "cash", colours, "Quarter-end cash among surviving futures",
-                                                "cash (USD bn)", per_bn(ds, "cash")), "Cash, USD bn."))
+                                                "cash (USD bn)", per_bn(ds, "cash")),
+                                "Cash, USD bn." + _flag_note(ds, ("cash",))))
     section.blocks.append(Chart(charts.fan_grid(ds, "burn", colours, "Quarterly cash burn among surviving futures",
                                                 "burn per quarter (USD bn)", per_bn(ds, "burn")),
-                                "Burn, USD bn per quarter."))
+                                "Burn, USD bn per quarter." + _flag_note(ds, ("burn",))))
     section.blocks.append(Chart(charts.fan_grid(ds, "runway_quarters", colours,
                                                 "Runway among surviving futures (cash / burn)", "runway (quarters)",
                                                 cap=100.0), "Runway, quarters (capped at 100)."))
@@ -299,7 +309,8 @@ def drivers_section(ds: xr.Dataset) -> Section:
         "The shared market drivers, as indices equal to 1 at as_of: hardware cost per unit of compute, compute per "
         "token (algorithmic efficiency: lower is more efficient), price per unit of work, GPU rental price and "
         "demand for work; and the probability of each market regime by quarter.")
-    section.blocks.append(Chart(charts.drivers(ds), "Market drivers (5-95 %, 25-75 %, median) and regimes."))
+    section.blocks.append(Chart(charts.drivers(ds), "Market drivers (5-95 %, 25-75 %, median) and regimes."
+                                + _flag_note(ds, [v for v, _ in charts.DRIVERS])))
     rows, classes = [], []
     for var, label in charts.DRIVERS:
         q = {p: float(ds[var].isel(quarter=-1).sel(quantile=p, method="nearest")) for p in (0.05, 0.5, 0.95)}
@@ -336,7 +347,9 @@ def sensitivity_section(ds: xr.Dataset, colours: Mapping[str, str], top: int = 8
         f"company surviving to the horizon ({ds.sizes['quarter']} quarters), over {sample} simulated futures. A "
         "positive bar means futures with a higher value of the input survive more often. Correlation is not a causal "
         "effect: correlated inputs share credit.")
-    section.blocks.append(Chart(charts.tornado(ds, colours, top), "Top inputs driving survival, per company."))
+    for kind, ids in charts._by_kind(ds).items():
+        section.blocks.append(Chart(charts.tornado(ds, colours, top, ids, f"{kind.capitalize()}s: inputs"),
+                                    f"Top inputs driving survival, {kind}s."))
     names = _names(ds)
     inputs = [str(i) for i in ds.input.values]
     rows = []
