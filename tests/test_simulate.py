@@ -26,6 +26,7 @@ import pytest
 import tomli_w
 import xarray as xr
 from conftest import BASELINE, minimal_tree
+from test_reference_hand import V2_MARKET_POINTS
 from scipy import stats
 
 import mc_engine
@@ -65,10 +66,7 @@ def sim_tree() -> dict[str, Any]:
     """
     tree = minimal_tree()
     tree["market"].update({
-        "hardware_decline": 0.3, "hardware_vol": 0.15, "algo_gain": 0.5, "algo_vol": 0.2,
-        "reasoning_growth": 0.4, "reasoning_vol": 0.2, "price_pass_through": 0.6,
-        "price_war": {"boom": 0.0, "normal": 0.1, "winter": 0.3}, "price_vol": 0.15,
-        "rental_cost_beta": 0.8, "rental_glut": {"boom": 0.05, "normal": -0.05, "winter": -0.3},
+        **V2_MARKET_POINTS, "hardware_vol": 0.15, "algo_vol": 0.2, "reasoning_vol": 0.2, "price_vol": 0.15,
         "rental_vol": 0.2, "demand_growth0": {"ci90": [0.5, 1.5]}, "demand_growth_inf": 0.3,
         "demand_growth_decay": 0.5, "demand_shift": {"boom": 0.2, "normal": 0.05, "winter": -0.3},
         "price_elasticity": 0.5, "demand_vol": 0.3, "utilisation0": 0.8, "utilisation_mean": 0.75,

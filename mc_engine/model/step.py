@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import funding, hyperscaler, lab, links, market, neocloud, regime
+from . import funding, hyperscaler, lab, links, market, neocloud, regime, shares
 from .params import Params
 from .state import RUNWAY_CAP, CompanyState, Layout, State
 
@@ -85,11 +85,22 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
     covenant, credit, own, rho = zeros.astype(bool), zeros, zeros, zeros
     w = consts["counterparty"]
 
+    # Shares of market spend (docs/model.md 3.0): labs and hyperscalers, normalised together.
+    spenders = [(kind, layout.slice_of(kind), key) for kind, key in (("lab", "revenue0"), ("hyperscaler", "ai_revenue0"))
+                if kind in p]
+    for kind, sl, _ in spenders:
+        ln_s = ln_s.at[:, sl].set(shares.step(s.ln_s[:, sl], p[kind]["share_drift"], p[kind]["share_vol"], z_share[:, sl]))
+    norm = jnp.ones_like(s.cash[:, :1])
+    if spenders:
+        weights0 = jnp.concatenate([p[kind][key] for kind, _, key in spenders], axis=1)
+        ln_s_sp = jnp.concatenate([ln_s[:, sl] for _, sl, _ in spenders], axis=1)
+        alive_sp = jnp.concatenate([alive[:, sl] for _, sl, _ in spenders], axis=1)
+        norm = shares.normaliser(weights0, ln_s_sp, alive_sp, p["market"]["modelled_share"])
+
     if "lab" in p:
         sl = layout.slice_of("lab")
         wdead = links.dead_host_share(w, alive)[:, sl]
-        f = lab.flows(p["lab"], s.ln_s[:, sl], mk, u0, t, z_share[:, sl], s.runway[:, sl], consts["schedule"], wdead)
-        ln_s = ln_s.at[:, sl].set(f["ln_s"])
+        f = lab.flows(p["lab"], ln_s[:, sl], norm, mk, u0, t, s.runway[:, sl], consts["schedule"], wdead)
         revenue = revenue.at[:, sl].set(f["revenue"])
         margin = margin.at[:, sl].set(f["gross_margin"])
         base = base.at[:, sl].set(f["base"])
@@ -104,9 +115,8 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         own, rho = own.at[:, sl].set(f["own"]), rho.at[:, sl].set(f["rho"])
     if "hyperscaler" in p:
         sl = layout.slice_of("hyperscaler")
-        fh = hyperscaler.flows(p["hyperscaler"], s.ln_s[:, sl], s.ln_f[:, sl], mk, u0, k, t, z_share[:, sl],
-                               z_core[:, sl])
-        ln_s, ln_f = ln_s.at[:, sl].set(fh["ln_s"]), ln_f.at[:, sl].set(fh["ln_f"])
+        fh = hyperscaler.flows(p["hyperscaler"], ln_s[:, sl], norm, s.ln_f[:, sl], mk, u0, k, t, z_core[:, sl])
+        ln_f = ln_f.at[:, sl].set(fh["ln_f"])
         own, rho = own.at[:, sl].set(fh["own"]), rho.at[:, sl].set(fh["rho"])
         credit = credit.at[:, sl].set(p["hyperscaler"]["credit_line"])
 
