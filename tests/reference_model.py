@@ -245,6 +245,8 @@ def simulate_reference(
     contracted[:, ni] = neo["contract_share0"] * neo["fleet0"]
     book = zeros.copy()
     book[:, ni] = contracted[:, ni] * neo["contract_price"]
+    power_book = zeros.copy()  # power cost of the installed fleet, k GPU x USD/hr, by vintage
+    power_book[:, ni] = neo["fleet0"] * neo["power_cost"]
     breach = zeros.copy()
     ln_core = zeros.copy()
     g_train = np.zeros((n, len(li)))  # Gt_t, cumulative log growth of the training plan
@@ -281,10 +283,9 @@ def simulate_reference(
         ln_p_new = ln_p + d_ln_p
         ln_m = ln_m + k_m * DT * (_pick(markup, k) - ln_m) + s_g * sqdt * shock.normal((n,))
         # spend S = D P: positive pushes (growth, price response) damped by 1 - S/S_max, clipped to [-1, 1]
-        push = _growth_path(g_0, g_inf, lam, t) * DT + (1 - elast) * d_ln_p
+        push = (_growth_path(g_0, g_inf, lam, t) + _pick(shift, k)) * DT + (1 - elast) * d_ln_p
         damp = np.clip(1 - np.exp(ln_d + ln_p) / s_max, -1, 1)
-        ln_spend = (ln_d + ln_p + np.where(push > 0, push * damp, push) + _pick(shift, k) * DT
-                    + s_d * sqdt * shock.normal((n,)))
+        ln_spend = ln_d + ln_p + np.where(push > 0, push * damp, push) + s_d * sqdt * shock.normal((n,))
         ln_d_new = ln_spend - ln_p_new
         # capacity: build-out plan plus a response to last quarter's gap between compute demanded and capacity
         ln_k_new = ln_k + (_growth_path(c_0, c_inf, c_lam, t) + k_response * (ln_d + ln_e + ln_r - ln_k)) * DT
@@ -368,11 +369,13 @@ def simulate_reference(
         fleet_new = fleet.copy()
         contracted_new = contracted.copy()
         book_new = book.copy()
+        power_book_new = power_book.copy()
         keep = (1 - DT / life) * np.exp(-DT / neo["contract_tau"])
         fleet_new[:, ni] = fleet[:, ni] * (1 - DT / life) + new_gpus
         contracted_new[:, ni] = contracted[:, ni] * keep + neo["new_contract_share"] * new_gpus
         book_new[:, ni] = (book[:, ni] * keep
                            + neo["new_contract_share"] * new_gpus * neo["contract_price"] * G[:, None])
+        power_book_new[:, ni] = power_book[:, ni] * (1 - DT / life) + new_gpus * neo["power_cost"] * H[:, None]
         own[:, ni] = HOURS * (book_new[:, ni] + (fleet_new[:, ni] - contracted_new[:, ni]) * U[:, None]
                               * neo["spot_price0"] * G[:, None]) / 1e6
         rho[:, ni] = np.clip((U * G)[:, None] * neo["spot_price0"] / neo["contract_price"], 0, 1)
@@ -396,7 +399,7 @@ def simulate_reference(
 
         # ---- 3.4 neoclouds: costs, debt, covenant
         rev_neo = host_revenue[:, ni]
-        power = HOURS * fleet_new[:, ni] * neo["power_cost"] / 1e6
+        power = HOURS * power_book_new[:, ni] / 1e6
         opex_neo = neo["opex0"] / 4 * np.exp(neo["opex_growth"] * tau)
         ebitda = rev_neo - power - opex_neo
         burn_new[:, ni] = power + opex_neo + interest[:, ni] + capex_neo - draw - rev_neo
@@ -465,6 +468,7 @@ def simulate_reference(
         gq, rev_prev = upd(gq_new, gq), upd(revenue_new, rev_prev)
         ln_share, ln_core = upd(ln_share_new, ln_share), upd(ln_core_new, ln_core)
         fleet, contracted, book = upd(fleet_new, fleet), upd(contracted_new, contracted), upd(book_new, book)
+        power_book = upd(power_book_new, power_book)
         breach = upd(breach_new, breach)
 
         market = {"H": H, "E": E, "R": R, "C": C, "P": P, "G": G, "D": D, "U": U, "S": D * P, "K": K,

@@ -180,6 +180,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
     fleet = neo["fleet0"]
     contracted = neo["contract_share0"] * fleet
     book = contracted * neo["contract_price"]
+    power_book = fleet * neo["power_cost"]
     neo_rev0 = hours * (book + (fleet - contracted) * m["utilisation0"] * neo["spot_price0"]) / 1e6
     neo_st = {"cash": neo["cash0"], "gq": 0.0, "rev_prev": neo_rev0, "age": neo["last_round_age0"],
               "v_last": neo["valuation0"], "rounds": 0, "raised": 0.0, "down_rounds": 0, "status": 0.0,
@@ -201,9 +202,9 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         ln_m = ln_m + m["rent_markup_speed"] * dt * (m["rent_markup"]["normal"] - ln_m)
         g = m["demand_growth_inf"] + (m["demand_growth0"] - m["demand_growth_inf"]) * math.exp(
             -m["demand_growth_decay"] * (t - 1) * dt)
-        push = g * dt + (1 - m["price_elasticity"]) * d_ln_p
+        push = (g + m["demand_shift"]["normal"]) * dt + (1 - m["price_elasticity"]) * d_ln_p
         damp = min(max(1 - math.exp(ln_d_old + ln_p_old) / m["spend_ceiling"], -1.0), 1.0)
-        ln_spend = ln_d_old + ln_p_old + (push * damp if push > 0 else push) + m["demand_shift"]["normal"] * dt
+        ln_spend = ln_d_old + ln_p_old + (push * damp if push > 0 else push)
         ln_d = ln_spend - ln_p
         c_growth = m["capacity_growth_inf"] + (m["capacity_growth0"] - m["capacity_growth_inf"]) * math.exp(
             -m["capacity_growth_decay"] * (t - 1) * dt)
@@ -255,6 +256,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         draw = neo["debt_share"] * capex
         roll = math.exp(-dt / neo["contract_tau"]) * (1 - dt / life)
         fleet = fleet * (1 - dt / life) + new
+        power_book = power_book * (1 - dt / life) + new * neo["power_cost"] * H
         contracted = contracted * roll + neo["new_contract_share"] * new
         book = book * roll + neo["new_contract_share"] * new * neo["contract_price"] * G
         own = hours * (book + (fleet - contracted) * U * neo["spot_price0"] * G) / 1e6
@@ -262,7 +264,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         if t == 1:
             client_share = min(max(flow / own, 0.0), 1.0)
         n_rev = own * (1 - client_share) + flow
-        power = hours * fleet * neo["power_cost"] / 1e6
+        power = hours * power_book / 1e6
         n_opex = neo["opex0"] / 4 * math.exp(neo["opex_growth"] * tau)
         ebitda = n_rev - power - n_opex
         n_burn = power + n_opex + n_interest + capex - draw - n_rev

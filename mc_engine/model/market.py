@@ -108,10 +108,9 @@ def step(p: dict[str, jax.Array], s: MarketState, regime: jax.Array, z: jax.Arra
     ln_m = s.ln_m + p["rent_markup_speed"] * DT * (pick(p["rent_markup"], regime) - s.ln_m) + p["rental_vol"] * sq * z[:, 4]
     # Spend S = D P: growth and price-driven pushes are damped logistically under the ceiling S_max.
     g = decayed_rate(p["demand_growth0"], p["demand_growth_inf"], p["demand_growth_decay"], t, DT)
-    push = g * DT + (1 - p["price_elasticity"]) * d_ln_p
+    push = (g + pick(p["demand_shift"], regime)) * DT + (1 - p["price_elasticity"]) * d_ln_p
     damp = jnp.clip(1 - jnp.exp(s.ln_d + s.ln_p) / p["spend_ceiling"], -1.0, 1.0)
-    ln_s = (s.ln_d + s.ln_p + jnp.where(push > 0, push * damp, push) + pick(p["demand_shift"], regime) * DT
-            + p["demand_vol"] * sq * z[:, 5])
+    ln_s = s.ln_d + s.ln_p + jnp.where(push > 0, push * damp, push) + p["demand_vol"] * sq * z[:, 5]
     ln_d = ln_s - ln_p
     # Installed capacity follows its build-out plan and chases last quarter's compute demand Q = D E R.
     c = decayed_rate(p["capacity_growth0"], p["capacity_growth_inf"], p["capacity_growth_decay"], t, DT)

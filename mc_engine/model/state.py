@@ -77,6 +77,7 @@ class CompanyState(NamedTuple):
     fleet: jax.Array  # neoclouds
     fleet_c: jax.Array  # neoclouds
     book: jax.Array  # neoclouds
+    power_book: jax.Array  # neoclouds: power cost of the installed fleet, thousand-GPU x USD/hr
 
 
 class State(NamedTuple):
