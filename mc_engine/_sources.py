@@ -6,7 +6,8 @@ aliases). The rule, stated there too:
 1. every document a source string names (a file name, an ``arXiv NNNN.NNNNN``, a web address with a path) is an
    entry's key
    or alias, and an entry's ``path`` exists in the repository;
-2. the string cites at least one entry (key or alias, case-insensitive) or begins with ``EST`` (a judgement).
+2. the string cites at least one entry (key or alias, case-insensitive) or begins with ``EST`` or
+   ``stress scenario`` (a judgement: an estimate, or a bound chosen for a stress test).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Any
 
 REQUIRED: tuple[str, ...] = ("title", "publisher", "date", "link")
 """Fields every catalogue entry must give."""
+JUDGEMENTS: tuple[str, ...] = ("EST", "stress scenario")
+"""Openings that mark a source string as the authors' judgement (an estimate, or a stress bound), with no
+document behind it."""
 
 _FILE = re.compile(r"[A-Za-z0-9_.-]+\.(?:txt|md|pdf|csv|json)\b")
 _ARXIV = re.compile(r"arxiv\s+\d{4}\.\d{4,5}", re.I)
@@ -63,8 +67,9 @@ class Catalogue:
         text = source.lower()
         out = [f"names {doc!r}, which is not in docs/sources.toml" for doc in self.named_documents(source)
                if " ".join(doc.lower().split()) not in self.names]
-        if not source.strip().startswith("EST") and not any(name in text for name in self.names):
-            out.append("cites no entry of docs/sources.toml and is not marked EST")
+        judgement = source.strip().lower().startswith(tuple(j.lower() for j in JUDGEMENTS))
+        if not judgement and not any(name in text for name in self.names):
+            out.append("cites no entry of docs/sources.toml and is not marked EST (or \"stress scenario\")")
         return out
 
 

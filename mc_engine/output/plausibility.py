@@ -56,7 +56,7 @@ BOUNDS: tuple[Bound, ...] = (
 ) + tuple(
     Bound(name, name.replace("_", " "), INDEX_BOUNDS[0], INDEX_BOUNDS[1], "index within 1e-3 .. 1e3 of as_of")
     for name in ("hardware_cost_index", "compute_per_token_index", "tokens_per_work_index", "serving_cost_index",
-                 "price_index", "gpu_rental_index", "demand_index")
+                 "price_index", "gpu_rental_index", "demand_index", "market_spend_index", "capacity_index")
 )
 
 
