@@ -215,7 +215,7 @@ def fan_grid(ds: xr.Dataset, var: str, colours: Mapping[str, str], title: str, y
     """
     names = _names(ds)
     ids = [str(c) for c in ds.company.values]
-    fig, axes = _grid(len(ids), title=title)
+    fig, axes = _grid(len(ids), ncols=5, title=title)
     x = ds.quarter.values
     values = ds[var].sel(quantile=[0.05, 0.5, 0.95], method="nearest").values / scale  # (company, quarter, 3)
     label = ylabel
@@ -230,7 +230,7 @@ def fan_grid(ds: xr.Dataset, var: str, colours: Mapping[str, str], title: str, y
         ax.set_title(names[cid], color=colours[cid], fontweight="bold", fontsize=10)
         ax.grid(alpha=0.3)
         _dates(ax)
-    for ax in axes[::4]:
+    for ax in axes[::5]:
         ax.set_ylabel(label, fontsize=8)
     _fan_legend(fig)
     return fig
@@ -242,7 +242,7 @@ def spaghetti(ds: xr.Dataset, var: str, colours: Mapping[str, str], title: str, 
     names = _names(ds)
     ids = [str(c) for c in ds.company.values]
     n_lines = min(n_lines, ds.sizes["path"])
-    fig, axes = _grid(len(ids), title=f"{title} ({n_lines} of {ds.sizes['path']} sampled paths)")
+    fig, axes = _grid(len(ids), ncols=5, title=f"{title} ({n_lines} of {ds.sizes['path']} sampled paths)")
     x = ds.quarter.values
     order = ("path", "quarter", "company")
     status = ds.path_status.isel(path=slice(0, n_lines)).transpose(*order).values
@@ -265,7 +265,7 @@ def spaghetti(ds: xr.Dataset, var: str, colours: Mapping[str, str], title: str, 
     alive_values = values[(status == 0) & np.isfinite(values)]
     typical = np.median(np.abs(alive_values)) if alive_values.size else 0.0
     label = _symlog_if_wide(axes[0], np.asarray([typical]), alive_values, ylabel)
-    for ax in axes[::4]:
+    for ax in axes[::5]:
         ax.set_ylabel(label, fontsize=8)
     fig.legend(handles=[Line2D([], [], color="#555555", alpha=0.6, label="one simulated path (while alive)"),
                         Line2D([], [], marker="x", color="#b00000", linestyle="none", label="default")],
