@@ -6,8 +6,8 @@ aliases). The rule, stated there too:
 1. every document a source string names (a file name, an ``arXiv NNNN.NNNNN``, a web address with a path) is an
    entry's key
    or alias, and an entry's ``path`` exists in the repository;
-2. the string cites at least one entry (key or alias, case-insensitive) or begins with ``EST`` or
-   ``stress scenario`` (a judgement: an estimate, or a bound chosen for a stress test).
+2. the string cites at least one entry (key or alias, case-insensitive) or begins with a judgement marker
+   (:data:`JUDGEMENTS`: ``EST``, ``stress scenario``, ``unused``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 
 REQUIRED: tuple[str, ...] = ("title", "publisher", "date", "link")
 """Fields every catalogue entry must give."""
-JUDGEMENTS: tuple[str, ...] = ("EST", "stress scenario")
-"""Openings that mark a source string as the authors' judgement (an estimate, or a stress bound), with no
-document behind it."""
+JUDGEMENTS: tuple[str, ...] = ("EST", "stress scenario", "unused")
+"""Openings that mark a source string as needing no document: the authors' estimate (``EST``), a bound chosen
+for a stress test (``stress scenario``), or a value the model does not read (``unused``)."""
 
 _FILE = re.compile(r"[A-Za-z0-9_.-]+\.(?:txt|md|pdf|csv|json)\b")
 _ARXIV = re.compile(r"arxiv\s+\d{4}\.\d{4,5}", re.I)
@@ -69,7 +69,8 @@ class Catalogue:
                if " ".join(doc.lower().split()) not in self.names]
         judgement = source.strip().lower().startswith(tuple(j.lower() for j in JUDGEMENTS))
         if not judgement and not any(name in text for name in self.names):
-            out.append("cites no entry of docs/sources.toml and is not marked EST (or \"stress scenario\")")
+            out.append("cites no entry of docs/sources.toml and does not begin with a judgement marker "
+                       f"({', '.join(JUDGEMENTS)})")
         return out
 
 

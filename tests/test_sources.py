@@ -40,6 +40,8 @@ def test_the_bundled_priors_are_covered():
     ("arXiv 9999.99999 says so", "names 'arXiv 9999.99999'"),
     ("example.org/figures: 3x", "names 'example.org/figures'"),
     ("our view", "cites no entry"),
+    ("stress scenario: the regime pinned to winter", None),
+    ("unused: the model does not read it", None),
     ("a blog post (reported)", None),  # press reports resolve to docs/priors-sources.md
     ("EST: halfway between the two", None),
     ("002_7f86058c04862de9.txt (SemiAnalysis 4-10x/yr)", None),
