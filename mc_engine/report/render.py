@@ -129,7 +129,7 @@ def render_pdf(html: str, path: str | Path, *, title: str, subtitle: str,
     pages, section = [], "cover"
     for number, page in enumerate(document.pages):
         section = starts.get(number, section)
-        charts = _count_images(page._page_box)
+        charts = _count_images(getattr(page, "_page_box", None))  # layout boxes: WeasyPrint's internals
         pages.append({"page": number + 1, "section": section,
                       "content": f"chart x{charts}" if charts else "text and tables",
                       "width_pt": round(page.width * 0.75, 2), "height_pt": round(page.height * 0.75, 2)})
@@ -147,8 +147,12 @@ def _flat_bookmarks(tree: Sequence) -> list:
 
 def _count_images(box: Any) -> int:
     """Charts (replaced image boxes) laid out on a page."""
-    from weasyprint.formatting_structure import boxes
-
+    try:
+        from weasyprint.formatting_structure import boxes
+    except ImportError:  # a WeasyPrint that moved its box classes: the records say "text and tables"
+        return 0
+    if box is None:
+        return 0
     if isinstance(box, boxes.ReplacedBox):
         return 1
     return sum(_count_images(child) for child in getattr(box, "children", ()))
