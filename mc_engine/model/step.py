@@ -98,7 +98,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
     ln_s, ln_f, fleet, fleet_c, book, breach = s.ln_s, s.ln_f, s.fleet, s.fleet_c, s.book, s.breach
     power_book, premium, ebitda_ltm = s.power_book, s.premium, s.ebitda_ltm
     elasticity = p["market"]["provider_elasticity"]
-    covenant, breached, cure, own, rho = zeros.astype(bool), zeros.astype(bool), zeros, zeros, zeros
+    covenant, breached, cure, own, rho, capex = zeros.astype(bool), zeros.astype(bool), zeros, zeros, zeros, zeros
     w = consts["counterparty"]
 
     # Shares of market spend (docs/model.md 3.0): labs and hyperscalers, normalised together.
@@ -132,6 +132,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         fleet, fleet_c, book = (x.at[:, sl].set(f[n]) for x, n in ((fleet, "fleet"), (fleet_c, "fleet_c"), (book, "book")))
         power_book = power_book.at[:, sl].set(f["power_book"])
         debt = debt.at[:, sl].add(f["draw"])
+        capex = capex.at[:, sl].set(f["capex"])
         own, rho = own.at[:, sl].set(f["own"]), rho.at[:, sl].set(f["rho"])
     if "hyperscaler" in p:
         sl = layout.slice_of("hyperscaler")
@@ -160,6 +161,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
                                credit[:, sl])
         revenue, burn = revenue.at[:, sl].set(host_revenue[:, sl]), burn.at[:, sl].set(g["burn"])
         margin = margin.at[:, sl].set(g["gross_margin"])
+        capex = capex.at[:, sl].set(g["capex"])
 
     cash = s.cash - burn - repaid - cure
     fund = funding.step(p["funding"], p["company"], s, k, cash, burn, revenue, credit, breached, covenant, due,
@@ -181,6 +183,6 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         "cash": keep.cash, "burn": jnp.where(alive, burn, 0.0), "revenue": jnp.where(alive, revenue, 0.0),
         "gross_margin": jnp.where(alive, margin, 0.0), "runway": keep.runway, "debt": keep.debt,
         "status": keep.status, "cause": keep.cause, "rounds": keep.rounds, "raised": keep.raised, "down_rounds": keep.down_rounds,
-        "cumburn": keep.cumburn,
+        "cumburn": keep.cumburn, "capex": jnp.where(alive, capex, 0.0),
     }
     return State(mstate, keep), obs
