@@ -241,7 +241,7 @@ def plausibility_table(flags: Sequence[Mapping[str, Any]]) -> Table:
     """The figures beyond the plausibility bounds, one row each (see :mod:`mc_engine.output.plausibility`)."""
     rows = [[f["what"], f["company"] or "market", f["value"], f["bound"], f["paths"]] for f in flags]
     classes = [["", "", "flag", "", ""] for _ in flags]
-    return Table(["figure", "company", "printed value", "bound", "paths concerned"], rows,
+    return Table(["figure", "company", "most extreme value", "bound", "paths concerned"], rows,
                  "Plausibility flags: figures beyond the stated bounds", classes)
 
 
