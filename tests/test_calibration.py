@@ -128,7 +128,7 @@ FIGURES = {
     "hardware_cost_index": lambda r: r.trace["H"][YEAR - 1],
     "algo_compute_per_token": lambda r: r.trace["E"][YEAR - 1],
     "tokens_growth": lambda r: r.trace["D"][YEAR - 1] * r.trace["R"][YEAR - 1],
-    # Six-year rows (model v2, docs/calibration.md table 3). Quarter 1 ends 2026-09-30.
+    # Six-year rows (model v2, docs/calibration.md section 2b). Quarter 1 ends 2026-09-30.
     "tokens_six_years": lambda r: r.trace["D"][HORIZON - 1] * r.trace["R"][HORIZON - 1],
     "rent_over_hardware_horizon": lambda r: r.trace["G"][HORIZON - 1] / r.trace["H"][HORIZON - 1],
     "spend_index_horizon": lambda r: r.trace["D"][HORIZON - 1] * r.trace["P"][HORIZON - 1],
@@ -142,7 +142,7 @@ FIGURES = {
 """Name -> per-path values of the figure whose median is calibrated (USD bn/yr, or a ratio)."""
 
 ORACLE_GUIDANCE = {"fy27": 32.0, "fy28": 73.0, "fy29": 114.0, "fy30": 144.0}
-"""Oracle cloud infrastructure revenue guidance, USD bn (docs/calibration.md table 3): the range is 0.5-1.25x,
+"""Oracle cloud infrastructure revenue guidance, USD bn (docs/calibration.md section 2b): the range is 0.5-1.25x,
 because the guidance rests on an RPO that is mostly one client's (OpenAI's) commitments paid in full."""
 
 # Ranges: docs/calibration.md, table 1, where each is derived from priors-sources.md.
@@ -217,7 +217,7 @@ SURVIVAL_RANGES = [
 # Six-year default probability (model v2, issue "credit behaviour"): S&P 2024 global corporate 5-year cumulative
 # default rates by rating (AAA 0.34 %, AA 0.28 %, A 0.39 %, BBB 1.36 %, BB 5.75 %, B 15.6 %, CCC/C 46.5 %) and the
 # market-implied bands (CoreWeave CDS ~450-650bp, 7.5-11 %/yr risk-neutral; Oracle CDS ~140bp, ~2.3 %/yr), scaled to
-# real-world (/2-3). docs/calibration.md table 2b derives each range.
+# real-world (/2-3). docs/calibration.md section 2 (the default-band table) derives each range.
 DEFAULT_RANGES = [
     pytest.param("microsoft", 0.0, 0.008, id="microsoft"),
     pytest.param("alphabet", 0.0, 0.008, id="alphabet"),
