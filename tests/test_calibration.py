@@ -111,11 +111,11 @@ def interest_share(r: Run, company: str) -> np.ndarray:
     return year_sum(r, company, interest(r, company, YEAR)) / year_flow(r, company, "revenue")
 
 
-def span_flow(r: Run, company: str, first: int, last: int) -> np.ndarray:
-    """Sum of a company's revenue over quarters ``first..last`` (1-based), on paths alive through ``last``."""
+def span_flow(r: Run, company: str, first: int, last: int, var: str = "revenue") -> np.ndarray:
+    """Sum of a company's flow over quarters ``first..last`` (1-based), on paths alive through ``last``."""
     j = r.col(company)
     alive = r.trace["status"][last - 1, :, j] == 0
-    return r.trace["revenue"][first - 1 : last, :, j].sum(axis=0)[alive]
+    return r.trace[var][first - 1 : last, :, j].sum(axis=0)[alive]
 
 
 FIGURES = {
@@ -134,6 +134,8 @@ FIGURES = {
     "spend_index_horizon": lambda r: r.trace["D"][HORIZON - 1] * r.trace["P"][HORIZON - 1],
     "openai_revenue_2028": lambda r: span_flow(r, "openai", 7, 10),
     "openai_revenue_2030": lambda r: span_flow(r, "openai", 15, 18),
+    "openai_burn_2027": lambda r: span_flow(r, "openai", 3, 6, "burn"),
+    "openai_burn_2028": lambda r: span_flow(r, "openai", 7, 10, "burn"),
     "oracle_revenue_fy27": lambda r: span_flow(r, "oracle", 1, 4),
     "oracle_revenue_fy28": lambda r: span_flow(r, "oracle", 5, 8),
     "oracle_revenue_fy29": lambda r: span_flow(r, "oracle", 9, 12),
@@ -161,6 +163,8 @@ MEDIAN_RANGES = [
     pytest.param("spend_index_horizon", 1.0, 100.0, id="spend_index_horizon"),
     pytest.param("openai_revenue_2028", 40.0, 150.0, id="openai_revenue_2028"),
     pytest.param("openai_revenue_2030", 50.0, 300.0, id="openai_revenue_2030"),
+    pytest.param("openai_burn_2027", 17.5, 50.0, id="openai_burn_2027"),
+    pytest.param("openai_burn_2028", 22.5, 65.0, id="openai_burn_2028"),
     *[pytest.param(f"oracle_revenue_{fy}", 0.5 * g, 1.25 * g, id=f"oracle_revenue_{fy}")
       for fy, g in ORACLE_GUIDANCE.items()],
 ]
