@@ -65,10 +65,10 @@ class OptionError(RunError):
     """A command-line option with a value outside what it allows."""
 
 
-def _option(check: Callable[..., object], *args: object) -> None:
+def _option(check: Callable[..., object], *args: object, **kwargs: object) -> None:
     """Run one of the ``_options`` checks; its RunError becomes an OptionError (same message, exit 2)."""
     try:
-        check(*args)
+        check(*args, **kwargs)
     except RunError as exc:
         raise OptionError(str(exc)) from None
 

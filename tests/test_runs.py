@@ -98,3 +98,108 @@ def test_cli_run_writes_a_folder_and_prints_the_table(small, tmp_path):
     assert "survival 2q" in proc.stdout and "alab" in proc.stdout
     ds = mc_engine.open_run(out)
     assert ds.attrs["n_paths"] == 300 and ds.sizes["quarter"] == 2
+
+
+# --------------------------------------------------------------------------- --overwrite under SIGKILL
+
+KILL_DRIVER = r"""
+import os, signal, sys
+import xarray as xr
+import mc_engine
+from mc_engine.output import runs
+
+folder, target, step, mode = sys.argv[1:5]
+if mode == "renames":
+    runs._exchange = lambda a, b: False  # the fallback where the kernel cannot exchange two folders
+
+def kill(at):
+    if at == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+runs._fault_point = kill
+if step == "removing-old":  # killed half way through deleting the old run
+    def half(path):
+        files = sorted(p for p in path.iterdir())
+        files[0].unlink()
+        os.kill(os.getpid(), signal.SIGKILL)
+    runs._remove_old = half
+ds = mc_engine.open_run(folder)
+ds.attrs["seed"] = 99
+priors = mc_engine.load_priors(os.path.join(folder, "priors.toml"), require_sources=False)
+runs.write_run(ds, target, priors, overwrite=True)
+"""
+
+STEPS = [("exchange", s) for s in ("written", "published", "removing-old")] + [
+    ("renames", s) for s in ("written", "old-aside", "published", "removing-old")]
+
+
+@pytest.mark.parametrize(("mode", "step"), STEPS)
+def test_killed_overwrite_leaves_the_whole_old_or_the_whole_new_run(small, tmp_path, mode, step):
+    """SIGKILL at each step of replacing a run: the target is always the complete old run or the complete new one,
+    after the next writer's recovery at the latest; the old run is never deleted before the new one is in place."""
+    priors, ds, _ = small
+    source = write_run(ds, tmp_path / "source", priors)
+    target = write_run(ds, tmp_path / "target", priors)  # the old run: seed 3
+    proc = subprocess.run([sys.executable, "-c", KILL_DRIVER, str(source), str(target), step, mode],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == -9, proc.stderr  # killed where asked, not before
+    if mode == "exchange" or step != "old-aside":  # readers never see a gap
+        assert mc_engine.open_run(target).attrs["seed"] in (3, 99)
+    with pytest.raises(RunError, match="already exists"):  # the next writer recovers first
+        write_run(ds, target, priors)
+    seed = mc_engine.open_run(target).attrs["seed"]
+    assert seed == (99 if step in ("published", "removing-old") else 3), (mode, step, seed)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source", "target"], "no debris after recovery"
+
+
+def test_overwrite_replaces_only_a_run_folder(small, tmp_path):
+    priors, ds, _ = small
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    (tmp_path / "file.txt").write_text("keep me too")
+    for target in ("mine", "file.txt"):
+        with pytest.raises(RunError, match="replaces only a run folder"):
+            write_run(ds, tmp_path / target, priors, overwrite=True)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    assert (tmp_path / "file.txt").read_text() == "keep me too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "mine"], "nothing hidden, nothing left"
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def test_edited_manifests_are_refused_by_checksum_then_by_field(small, tmp_path):
+    from mc_engine.output.runs import manifest_digest
+
+    priors, ds, _ = small
+    folder = write_run(ds, tmp_path / "run", priors)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    (folder / MANIFEST).write_text(json.dumps({**manifest, "run": {**manifest["run"], "seed": 4}}))
+    with pytest.raises(RunError, match="the manifest was edited"):
+        mc_engine.open_run(folder)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not part of the run")
+    for edit, message in (({"files": {str(secret): "0" * 64}}, "is not a file of a run folder"),
+                          ({"run": {**manifest["run"], "seed": -1}}, r"run.seed -1: must be"),
+                          ({"run": {**manifest["run"], "prng": "rbg"}}, "unknown PRNG"),
+                          ({"run": {**manifest["run"], "chunk_paths": 1000}}, "run.chunk_paths 1000"),
+                          ({"run": {**manifest["run"], "quantiles": [0.5, 2]}}, "run.quantiles"),
+                          ({"run": "x"}, "run: must be a table")):
+        edited = {**manifest, **edit}
+        edited["manifest_sha256"] = manifest_digest(edited)  # consistent checksum, bad field
+        (folder / MANIFEST).write_text(json.dumps(edited))
+        with pytest.raises(RunError, match=message):
+            mc_engine.open_run(folder)
+
+
+def test_distinct_seeds_give_distinct_futures_and_seeds_outside_32_bits_are_refused(small):
+    priors, ds, _ = small
+    other = mc_engine.simulate(priors, 600, seed=3 + 2**31, horizon=4, block_size=256, thin=50,
+                               sensitivity_paths=200)
+    top = mc_engine.simulate(priors, 600, seed=2**32 - 1, horizon=4, block_size=256, thin=50, sensitivity_paths=200)
+    assert other.attrs["seed"] == 3 + 2**31 and top.attrs["seed"] == 2**32 - 1
+    for a, b in ((ds, other), (ds, top), (other, top)):
+        assert not np.array_equal(a.path_cash.values, b.path_cash.values)
+    for seed in (-1, 2**32, 2**64):
+        with pytest.raises(RunError, match="must be a whole number from 0 to 4,294,967,295"):
+            mc_engine.simulate(priors, 600, seed=seed, horizon=4, block_size=256)

@@ -297,10 +297,11 @@ def write_run(ds: xr.Dataset, out: str | Path, priors: Any, *, overwrite: bool =
     import tomli_w
 
     out = Path(out)
-    check_target(out, overwrite)
+    if overwrite or not os.path.lexists(out):
+        check_target(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _writer_lock(out):
-        check_target(out, overwrite)  # again under the lock: a concurrent writer may have finished first
+    with _writer_lock(out):  # which first recovers what a killed writer left
+        check_target(out, overwrite)  # (again) under the lock: a concurrent writer may have finished first
         tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
