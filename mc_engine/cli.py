@@ -402,9 +402,10 @@ def rerun(
     """Rerun RUN from its manifest and compare: exit 0 if bit-for-bit identical or within Monte Carlo error."""
     with _user_errors():
         from .output.rerun import rerun as rerun_folder
-        from .output.runs import check_target
+        from .output.runs import check_target, read_manifest
 
         _option(check_positive, tolerance, "--tolerance", allow_zero=True)
+        read_manifest(run)
         if out is not None:
             check_target(out, overwrite=False)
         comparison, _ = rerun_folder(run, out=out, tolerance=tolerance)
