@@ -203,3 +203,38 @@ def test_distinct_seeds_give_distinct_futures_and_seeds_outside_32_bits_are_refu
     for seed in (-1, 2**32, 2**64):
         with pytest.raises(RunError, match="must be a whole number from 0 to 4,294,967,295"):
             mc_engine.simulate(priors, 600, seed=seed, horizon=4, block_size=256)
+
+
+# --------------------------------------------------------------------------- CF conventions
+
+
+def _compliance_checker():  # noqa: ANN202
+    """The IOOS compliance checker; skip only where its UDUNITS-2 library cannot be loaded."""
+    try:
+        import cf_units  # noqa: F401 - loads libudunits2 (bundled in its wheels; Debian: libudunits2-0)
+    except (ImportError, OSError) as exc:
+        if "udunits" in str(exc).lower():
+            pytest.skip(f"compliance-checker needs the UDUNITS-2 library, missing here: {exc}")
+        raise
+    from compliance_checker.runner import CheckSuite, ComplianceChecker
+
+    CheckSuite().load_all_available_checkers()
+    return ComplianceChecker
+
+
+def test_result_passes_the_cf_1_10_compliance_checker(small, tmp_path):
+    """No high-priority (error) finding but the documented one: "USD" is not a UDUNITS unit (docs/engine.md)."""
+    checker = _compliance_checker()
+    priors, ds, _ = small
+    folder = write_run(ds, tmp_path / "run", priors)
+    report = tmp_path / "cf.json"
+    checker.run_checker(str(folder / RESULT), ["cf:1.10"], 0, "normal", output_filename=str(report),
+                        output_format="json")
+    results = json.loads(report.read_text())["cf:1.10"]
+    errors = [msg for item in results["high_priorities"] if item["value"][0] < item["value"][1]
+              for msg in item["msgs"]]
+    assert errors, "the checker ran and reported the USD units"
+    others = [m for m in errors if not m.endswith('"USD" are not recognized by UDUNITS')]
+    assert others == [], others
+    assert {v.attrs.get("currency", "")[:3] for v in xr.open_dataset(folder / RESULT).data_vars.values()
+            if v.attrs.get("units") == "USD"} == {"USD"}
