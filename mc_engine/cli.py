@@ -83,10 +83,7 @@ def _user_errors() -> Iterator[None]:
         warnings.simplefilter("always", PriorWarning)
         try:
             yield
-        except PriorError as exc:
-            _say("error:", "bold red", exc)
-            raise typer.Exit(2) from None
-        except RunError as exc:
+        except (PriorError, RunError) as exc:
             _say("error:", "bold red", exc)
             raise typer.Exit(2) from None
         except OSError as exc:  # the file system refused: a folder where a file goes, no permission, disk full
