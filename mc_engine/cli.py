@@ -471,9 +471,25 @@ def bench(
     out: Annotated[Path | None, typer.Option(help="JSON record (default benchmarks/results/...).")] = None,
 ) -> None:
     """Run the speed suite on the bundled baseline and write a JSON record (see docs/performance.md)."""
-    from .bench import main as bench_main
+    with _user_errors():
+        if out is not None:
+            _check_record_path(out)
+        from .bench import main as bench_main
 
-    bench_main(full, out)
+        bench_main(full, out)
+
+
+def _check_record_path(out: Path) -> None:
+    """A file to write: not a folder, not inside a run folder, its parent not a file."""
+    from .output.runs import MANIFEST
+
+    if out.is_dir():
+        raise OptionError(f"--out {out} is a folder; give the path of a JSON file")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise OptionError(f"--out {out}: {parent} is a file, not a folder")
+        if (parent / MANIFEST).is_file():
+            raise OptionError(f"--out {out}: inside the run folder {parent}; choose a path outside runs")
 
 
 def main(argv: list[str] | None = None) -> None:

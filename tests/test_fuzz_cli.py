@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import mc_engine
+import mc_engine.bench
 import mc_engine.output.rerun
 import mc_engine.report
 from mc_engine.cli import _user_errors, app, plain
@@ -74,9 +75,9 @@ def stubbed():
     command = typer.main.get_command(app)
     saved = [(mod, name, getattr(mod, name)) for mod, name in
              ((mc_engine, "simulate"), (mc_engine, "sweep"), (mc_engine.output.rerun, "rerun"),
-              (mc_engine.report, "write_report"), (typer.testing, "_get_command"))]
+              (mc_engine.report, "write_report"), (mc_engine.bench, "main"), (typer.testing, "_get_command"))]
     typer.testing._get_command = lambda _app: command
-    for mod, name, _ in saved[:4]:
+    for mod, name, _ in saved[:5]:
         setattr(mod, name, _stop)
     yield
     for mod, name, value in saved:
@@ -131,6 +132,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "sweep": ("--paths", "--seed", "--horizon", "--chunk-paths", "--target-se", "--out", "--grid", "--scenario"),
     "rerun": ("--tolerance", "--out"),
     "report": ("--previous", "--out", "--attribution-paths"),
+    "bench": ("--out",),
 }
 
 
@@ -141,7 +143,7 @@ def command_lines(draw, folders: dict[str, Path]) -> list[str]:
     root = folders["root"]
     target = draw(st.sampled_from([str(folders["priors"]), str(root / "badrun"), str(root / "userdir"),
                                    str(root / "file.txt"), str(root / "absent"), "/dev/null"]))
-    args = [*command.split(), target]
+    args = [*command.split(), target] if command != "bench" else ["bench"]
     if command == "priors show":
         args.append(draw(st.one_of(hostile, st.sampled_from(["market.algo_gain", "market.algo_gian"]))))
     for option in draw(st.lists(st.sampled_from(COMMANDS.get(command, ("--paths",))), max_size=4)):

@@ -218,9 +218,12 @@ def test_standard_errors_are_never_rounded_to_zero():
     assert "± 0.0%" not in _pm(0.999, 3.2e-5)
 
 
-def test_version_and_interrupt():
+def test_version_and_bench_output_paths(tree):
     result = invoke("--version")
     assert result.exit_code == 0 and mc_engine.__version__ in result.output
+    assert_refused(invoke("bench", "--out", tree["user"]), "is a folder")
+    assert_refused(invoke("bench", "--out", tree["file"] / "x.json"), "is a file, not a folder")
+    assert_refused(invoke("bench", "--out", tree["run"] / "bench.json"), "inside the run folder")
 
 
 def test_include_reads_only_toml_files_inside_the_prior_tree(tmp_path):
