@@ -33,7 +33,7 @@ GM_LO, GM_HI = -5.0, 1.0
 
 STATUS_ALIVE, STATUS_DEFAULTED, STATUS_ACQUIRED = 0, 1, 2
 
-MARKET_KEYS: tuple[str, ...] = ("H", "E", "R", "C", "P", "G", "D", "U", "regime")
+MARKET_KEYS: tuple[str, ...] = ("H", "E", "R", "C", "P", "G", "D", "U", "S", "K", "regime")
 """Market variables of a trace, each shape (T, n)."""
 COMPANY_KEYS: tuple[str, ...] = (
     "cash", "debt", "burn", "revenue", "gross_margin", "runway", "status",
@@ -163,13 +163,17 @@ def simulate_reference(
     sqdt = np.sqrt(DT)
 
     # ---- market parameters, (n,) or (n, 3) per regime
-    h, s_h = p.market("hardware_decline"), p.market("hardware_vol")
-    a, s_a = p.market("algo_gain"), p.market("algo_vol")
-    r, s_r = p.market("reasoning_growth"), p.market("reasoning_vol")
+    # Trend rates (model v2): today's value, long-run value, reversion speed, volatility of the rate.
+    trend_names = ("hardware_decline", "algo_gain", "reasoning_growth", "price_war_drift")
+    trend = {nm: tuple(p.market(f"{nm}{sfx}") for sfx in ("_inf", "_speed", "_rate_vol")) for nm in trend_names}
+    s_h, s_a, s_r = p.market("hardware_vol"), p.market("algo_vol"), p.market("reasoning_vol")
     pass_through, war, s_p = p.market("price_pass_through"), p.per_regime("market.price_war"), p.market("price_vol")
-    gamma, glut, s_g = p.market("rental_cost_beta"), p.per_regime("market.rental_glut"), p.market("rental_vol")
+    markup, k_m, s_g = p.per_regime("market.rent_markup"), p.market("rent_markup_speed"), p.market("rental_vol")
     g_0, g_inf, lam = p.market("demand_growth0"), p.market("demand_growth_inf"), p.market("demand_growth_decay")
     shift, elast, s_d = p.per_regime("market.demand_shift"), p.market("price_elasticity"), p.market("demand_vol")
+    s_max, modelled_share = p.market("spend_ceiling"), p.market("modelled_share")
+    c_0, c_inf, c_lam = p.market("capacity_growth0"), p.market("capacity_growth_inf"), p.market("capacity_growth_decay")
+    k_response, u_gap = p.market("capacity_response"), p.market("utilisation_gap")
     u_0, u_mean = p.market("utilisation0"), p.market("utilisation_mean")
     kappa, ushift, s_u = p.market("utilisation_speed"), p.per_regime("market.utilisation_shift"), p.market("utilisation_vol")
 
@@ -216,8 +220,10 @@ def simulate_reference(
     ln_r = np.zeros(n)
     ln_c = np.zeros(n)
     ln_p = np.zeros(n)
-    ln_g = np.zeros(n)
+    ln_m = np.zeros(n)  # log rent markup G / H
     ln_d = np.zeros(n)
+    ln_k = np.zeros(n)  # log installed capacity
+    rates = {nm: p.market(nm).copy() for nm in trend_names}  # trend rates in force, today's at as_of
     x_u = _logit(u_0)
     regime = _draw_regime(np.broadcast_to(np.cumsum(priors.regime_initial), (n, 3)), shock.uniform((n,)))
     cdf_transition = np.cumsum(np.asarray(priors.regime_transition, dtype=np.float64), axis=1)
@@ -239,6 +245,8 @@ def simulate_reference(
     contracted[:, ni] = neo["contract_share0"] * neo["fleet0"]
     book = zeros.copy()
     book[:, ni] = contracted[:, ni] * neo["contract_price"]
+    power_book = zeros.copy()  # power cost of the installed fleet, k GPU x USD/hr, by vintage
+    power_book[:, ni] = neo["fleet0"] * neo["power_cost"]
     breach = zeros.copy()
     ln_core = zeros.copy()
     g_train = np.zeros((n, len(li)))  # Gt_t, cumulative log growth of the training plan
@@ -264,19 +272,31 @@ def simulate_reference(
         regime = _draw_regime(cdf_transition[regime], shock.uniform((n,)))
         k = regime
 
-        # ---- 2. market block
+        # ---- 2. market block (model v2): levels move at the rates in force, then the rates revert
+        h, a, r, w_drift = (rates[nm] for nm in trend_names)
         ln_h_new = ln_h - h * DT + s_h * sqdt * shock.normal((n,))
         ln_e_new = ln_e - a * DT + s_a * sqdt * shock.normal((n,))
         ln_r_new = ln_r + r * DT + s_r * sqdt * shock.normal((n,))
         ln_c_new = ln_h_new + ln_e_new + ln_r_new
-        ln_p_new = ln_p + pass_through * (ln_c_new - ln_c) - _pick(war, k) * DT + s_p * sqdt * shock.normal((n,))
-        ln_g_new = ln_g + gamma * (ln_h_new - ln_h) + _pick(glut, k) * DT + s_g * sqdt * shock.normal((n,))
-        g_demand = _growth_path(g_0, g_inf, lam, t)
-        ln_d_new = (ln_d + (g_demand + _pick(shift, k)) * DT - elast * (ln_p_new - ln_p)
-                    + s_d * sqdt * shock.normal((n,)))
-        x_u = x_u + kappa * DT * (_logit(u_mean) + _pick(ushift, k) - x_u) + s_u * sqdt * shock.normal((n,))
-        ln_h, ln_e, ln_r, ln_c, ln_p, ln_g, ln_d = ln_h_new, ln_e_new, ln_r_new, ln_c_new, ln_p_new, ln_g_new, ln_d_new
-        H, E, R, C, P, G, D = (np.exp(v) for v in (ln_h, ln_e, ln_r, ln_c, ln_p, ln_g, ln_d))
+        d_ln_p = (pass_through * (ln_c_new - ln_c) - (w_drift + _pick(war, k)) * DT
+                  + s_p * sqdt * shock.normal((n,)))
+        ln_p_new = ln_p + d_ln_p
+        ln_m = ln_m + k_m * DT * (_pick(markup, k) - ln_m) + s_g * sqdt * shock.normal((n,))
+        # spend S = D P: positive pushes (growth, price response) damped by 1 - S/S_max, clipped to [-1, 1]
+        push = (_growth_path(g_0, g_inf, lam, t) + _pick(shift, k)) * DT + (1 - elast) * d_ln_p
+        damp = np.clip(1 - np.exp(ln_d + ln_p) / s_max, -1, 1)
+        ln_spend = ln_d + ln_p + np.where(push > 0, push * damp, push) + s_d * sqdt * shock.normal((n,))
+        ln_d_new = ln_spend - ln_p_new
+        # capacity: build-out plan plus a response to last quarter's gap between compute demanded and capacity
+        ln_k_new = ln_k + (_growth_path(c_0, c_inf, c_lam, t) + k_response * (ln_d + ln_e + ln_r - ln_k)) * DT
+        target = _logit(u_mean) + _pick(ushift, k) + u_gap * (ln_d_new + ln_e_new + ln_r_new - ln_k_new)
+        x_u = x_u + kappa * DT * (target - x_u) + s_u * sqdt * shock.normal((n,))
+        for nm in trend_names:
+            inf, speed, vol = trend[nm]
+            rates[nm] = inf + (rates[nm] - inf) * np.exp(-speed * DT) + vol * sqdt * shock.normal((n,))
+        ln_h, ln_e, ln_r, ln_c, ln_p, ln_d, ln_k = ln_h_new, ln_e_new, ln_r_new, ln_c_new, ln_p_new, ln_d_new, ln_k_new
+        H, E, R, C, P, D, K = (np.exp(v) for v in (ln_h, ln_e, ln_r, ln_c, ln_p, ln_d, ln_k))
+        G = np.exp(ln_h + ln_m)
         U = 1 / (1 + np.exp(-x_u))
         util_ratio = u_0 / U
 
@@ -296,7 +316,13 @@ def simulate_reference(
         ln_share_new = ln_share.copy()
         ln_share_new[:, li] = ln_share[:, li] + lab["share_drift"] * DT + lab["share_vol"] * sqdt * z_share[:, li]
         ln_share_new[:, hi] = ln_share[:, hi] + hyp["share_drift"] * DT + hyp["share_vol"] * sqdt * z_share[:, hi]
-        share = np.exp(ln_share_new)
+        # shares of market spend: weights rev0 * s of live spenders against the rest of the market (3.0)
+        spenders = np.concatenate([li, hi])
+        weight0 = np.concatenate([lab["revenue0"], hyp["ai_revenue0"]], axis=1)
+        total0 = weight0.sum(axis=1)
+        n_0 = total0 / modelled_share
+        n_t = n_0 - total0 + (weight0 * np.exp(ln_share_new[:, spenders]) * alive[:, spenders]).sum(axis=1)
+        share = np.exp(ln_share_new) * (n_0 / n_t)[:, None]
 
         # ---- 3.2 labs
         s_lab = share[:, li]
@@ -343,11 +369,13 @@ def simulate_reference(
         fleet_new = fleet.copy()
         contracted_new = contracted.copy()
         book_new = book.copy()
+        power_book_new = power_book.copy()
         keep = (1 - DT / life) * np.exp(-DT / neo["contract_tau"])
         fleet_new[:, ni] = fleet[:, ni] * (1 - DT / life) + new_gpus
         contracted_new[:, ni] = contracted[:, ni] * keep + neo["new_contract_share"] * new_gpus
         book_new[:, ni] = (book[:, ni] * keep
                            + neo["new_contract_share"] * new_gpus * neo["contract_price"] * G[:, None])
+        power_book_new[:, ni] = power_book[:, ni] * (1 - DT / life) + new_gpus * neo["power_cost"] * H[:, None]
         own[:, ni] = HOURS * (book_new[:, ni] + (fleet_new[:, ni] - contracted_new[:, ni]) * U[:, None]
                               * neo["spot_price0"] * G[:, None]) / 1e6
         rho[:, ni] = np.clip((U * G)[:, None] * neo["spot_price0"] / neo["contract_price"], 0, 1)
@@ -371,7 +399,7 @@ def simulate_reference(
 
         # ---- 3.4 neoclouds: costs, debt, covenant
         rev_neo = host_revenue[:, ni]
-        power = HOURS * fleet_new[:, ni] * neo["power_cost"] / 1e6
+        power = HOURS * power_book_new[:, ni] / 1e6
         opex_neo = neo["opex0"] / 4 * np.exp(neo["opex_growth"] * tau)
         ebitda = rev_neo - power - opex_neo
         burn_new[:, ni] = power + opex_neo + interest[:, ni] + capex_neo - draw - rev_neo
@@ -440,9 +468,11 @@ def simulate_reference(
         gq, rev_prev = upd(gq_new, gq), upd(revenue_new, rev_prev)
         ln_share, ln_core = upd(ln_share_new, ln_share), upd(ln_core_new, ln_core)
         fleet, contracted, book = upd(fleet_new, fleet), upd(contracted_new, contracted), upd(book_new, book)
+        power_book = upd(power_book_new, power_book)
         breach = upd(breach_new, breach)
 
-        market = {"H": H, "E": E, "R": R, "C": C, "P": P, "G": G, "D": D, "U": U, "regime": regime}
+        market = {"H": H, "E": E, "R": R, "C": C, "P": P, "G": G, "D": D, "U": U, "S": D * P, "K": K,
+                  "regime": regime}
         company = {
             "cash": cash, "debt": debt, "burn": burn, "revenue": revenue, "gross_margin": gross_margin,
             "runway": runway, "status": status, "rounds": rounds, "raised": raised,

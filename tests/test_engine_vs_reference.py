@@ -135,7 +135,8 @@ def uncertain_tree() -> dict[str, Any]:
     tree["market"].update({
         "hardware_vol": 0.15, "algo_vol": 0.2, "reasoning_vol": 0.2, "price_vol": 0.15, "rental_vol": 0.2,
         "demand_vol": 0.3, "utilisation_vol": 0.5, "demand_growth0": {"ci90": [0.5, 1.5]},
-        "hardware_decline": {"ci90": [0.15, 0.45]},
+        "hardware_decline": {"ci90": [0.15, 0.45]}, "hardware_decline_rate_vol": 0.1, "algo_gain_rate_vol": 0.2,
+        "reasoning_growth_rate_vol": 0.2, "price_war_drift_rate_vol": 0.1, "spend_ceiling": {"ci90": [2.0, 6.0]},
     })  # fmt: skip
     companies = tree["companies"]
     companies["alab"].update({"share_vol": 0.3, "cash0": {"ci90": [10.0, 40.0]}})
@@ -169,23 +170,26 @@ def median_se(sample: np.ndarray) -> float:
     return float(x[min(hi, m - 1)] - x[max(lo, 0)]) / (2 * 1.96)
 
 
-@pytest.fixture(scope="module", params=["uncertain_tree", pytest.param("baseline", marks=pytest.mark.slow)])
-def random_traces(request, tmp_path_factory) -> tuple[Priors, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Engine and reference traces of N_RANDOM paths, HORIZON quarters, random shocks.
+N_BASELINE = 8192
+"""Baseline paths compared (the whole six-year horizon): 13 companies, one compile of the baseline."""
 
-    ``uncertain_tree`` (6 companies) runs by default; ``baseline`` (priors/baseline.toml) only
-    with ``-m slow``: compiling its sampler and engine takes over a minute on 2 CPU cores.
+
+@pytest.fixture(scope="module", params=["uncertain_tree", "baseline"])
+def random_traces(request, tmp_path_factory) -> tuple[Priors, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Engine and reference traces with random shocks.
+
+    ``uncertain_tree`` (6 companies): N_RANDOM paths, HORIZON quarters. ``baseline``
+    (priors/baseline.toml, 13 companies): N_BASELINE paths over its whole 24-quarter horizon, so the
+    model v2 market (trend rates, spend ceiling, rent markup, capacity) is compared where it binds.
     """
     if request.param == "baseline":
-        if "slow" not in (request.config.getoption("markexpr") or ""):
-            pytest.skip("baseline comparison is slow: run with -m slow")
-        if not BASELINE.exists():
-            pytest.skip("priors/baseline.toml does not exist")
         priors = load_priors(BASELINE, require_sources=False)
+        n, horizon = N_BASELINE, 24
     else:
         priors = write_priors(uncertain_tree(), tmp_path_factory.mktemp("random"))
-    eng = engine(priors, N_RANDOM, SEED, HORIZON, "random")
-    ref = simulate_reference(priors, reference_inputs(priors, N_RANDOM, SEED), HORIZON,
+        n, horizon = N_RANDOM, HORIZON
+    eng = engine(priors, n, SEED, horizon, "random")
+    ref = simulate_reference(priors, reference_inputs(priors, n, SEED), horizon,
                              np.random.default_rng(SEED), shocks="random")
     return priors, eng, ref
 
@@ -193,14 +197,14 @@ def random_traces(request, tmp_path_factory) -> tuple[Priors, dict[str, np.ndarr
 def test_random_traces_are_finite(random_traces):
     _, eng, ref = random_traces
     for key in (*MARKET_KEYS, *COMPANY_KEYS):
-        assert eng[key].shape == ref[key].shape == (HORIZON, N_RANDOM, *ref[key].shape[2:]), key
+        assert eng[key].shape == ref[key].shape, key
         assert np.all(np.isfinite(eng[key])), key
 
 
 def test_exit_curves_agree(random_traces):
     """P(alive), P(defaulted), P(acquired) per company and quarter within 4 combined binomial SEs."""
     priors, eng, ref = random_traces
-    n = N_RANDOM
+    n = eng["status"].shape[1]
     bad = []
     for code, what in ((0, "alive"), (1, "defaulted"), (2, "acquired")):
         p1 = np.mean(eng["status"] == code, axis=1)  # (T, c)
@@ -225,9 +229,10 @@ def test_medians_agree(random_traces):
     """Medians of cash and revenue among live paths (and of market indices) at quarters 4, 8, 12."""
     priors, eng, ref = random_traces
     bad = []
-    for q in MEDIAN_QUARTERS:
+    horizon = eng["status"].shape[0]
+    for q in (*MEDIAN_QUARTERS, horizon) if horizon > MEDIAN_QUARTERS[-1] else MEDIAN_QUARTERS:
         t = q - 1
-        for key in ("H", "P", "G", "D", "U"):
+        for key in ("H", "P", "G", "D", "U", "S", "K"):
             bad.append(_median_mismatch(f"{key} q{q}", eng[key][t], ref[key][t]))
         for j, cid in enumerate(priors.company_ids):
             alive_e, alive_r = eng["status"][t, :, j] == 0, ref["status"][t, :, j] == 0

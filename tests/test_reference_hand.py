@@ -29,14 +29,27 @@ RTOL = 1e-9
 REGIMES = ("boom", "normal", "winter")
 
 
+V2_MARKET_POINTS: dict[str, Any] = {
+    "hardware_decline": 0.3, "hardware_decline_inf": 0.2, "hardware_decline_speed": 0.5,
+    "hardware_decline_rate_vol": 0.0,
+    "algo_gain": 0.5, "algo_gain_inf": 0.3, "algo_gain_speed": 0.4, "algo_gain_rate_vol": 0.0,
+    "reasoning_growth": 0.4, "reasoning_growth_inf": 0.1, "reasoning_growth_speed": 0.8,
+    "reasoning_growth_rate_vol": 0.0,
+    "price_war_drift": 0.1, "price_war_drift_inf": 0.0, "price_war_drift_speed": 1.0, "price_war_drift_rate_vol": 0.0,
+    "price_pass_through": 0.6, "price_war": {"boom": -0.1, "normal": 0.0, "winter": 0.3},
+    "rent_markup": {"boom": 0.1, "normal": -0.05, "winter": -0.4}, "rent_markup_speed": 1.0,
+    "spend_ceiling": 3.0, "modelled_share": 0.5,
+    "capacity_growth0": 0.8, "capacity_growth_inf": 0.3, "capacity_growth_decay": 0.5, "capacity_response": 0.5,
+    "utilisation_gap": 0.5,
+}  # fmt: skip
+"""Model v2 market inputs (trend rates, rent markup, spend ceiling, shares, capacity) as point values."""
+
+
 def hand_tree() -> dict[str, Any]:
     """A prior tree with every input a point value, no volatility and the regime pinned to normal."""
     tree = minimal_tree()
     tree["market"].update({
-        "hardware_decline": 0.3, "hardware_vol": 0.0, "algo_gain": 0.5, "algo_vol": 0.0,
-        "reasoning_growth": 0.4, "reasoning_vol": 0.0, "price_pass_through": 0.6,
-        "price_war": {"boom": 0.0, "normal": 0.1, "winter": 0.3}, "price_vol": 0.0,
-        "rental_cost_beta": 0.8, "rental_glut": {"boom": 0.05, "normal": -0.05, "winter": -0.3},
+        **V2_MARKET_POINTS, "hardware_vol": 0.0, "algo_vol": 0.0, "reasoning_vol": 0.0, "price_vol": 0.0,
         "rental_vol": 0.0, "demand_growth0": 1.0, "demand_growth_inf": 0.3, "demand_growth_decay": 0.5,
         "demand_shift": {"boom": 0.2, "normal": 0.05, "winter": -0.3}, "price_elasticity": 0.5,
         "demand_vol": 0.0, "utilisation0": 0.8, "utilisation_mean": 0.75, "utilisation_speed": 1.0,
@@ -56,17 +69,17 @@ def hand_tree() -> dict[str, Any]:
         "revenue_multiple": 25.0, "valuation0": 500.0, "last_round_age0": 1.0, "rescue_prob": 0.3,
         "acquire_prob": 0.2, "revenue0": 40.0, "compute_margin0": 0.4, "share_drift": -0.05,
         "share_vol": 0.0, "training0": 20.0, "training_growth0": 0.8, "training_growth_inf": 0.3,
-        "training_growth_decay": 0.5, "training_cut": 0.6, "cut_runway_q": 8.0, "opex0": 8.0,
+        "training_growth_decay": 0.5, "training_cut": 0.6, "cut_runway_q": 10.0, "opex0": 8.0,
         "opex_growth": 0.3, "commitments": [70.0, 120.0], "commitment_realisation": 0.9,
     })  # fmt: skip
     tree["companies"]["acloud"].update({
-        "cash0": 1.3, "debt0": 12.0, "rate_spread": 0.05, "tenor": 5.0, "raise_trigger_q": 4.0,
+        "cash0": 2.0, "debt0": 12.0, "rate_spread": 0.05, "tenor": 5.0, "raise_trigger_q": 4.0,
         "min_gap_q": 2.0, "target_runway_q": 6.0, "round_size_sigma": 0.3, "raise_odds": 0.9,
         "revenue_multiple": 8.0, "valuation0": 20.0, "last_round_age0": 3.0, "rescue_prob": 0.2,
         "acquire_prob": 0.3, "fleet0": 300.0, "fleet_growth0": 0.5, "fleet_growth_inf": 0.1,
         "fleet_growth_decay": 0.4, "gpu_price0": 30.0, "useful_life": 5.0, "contract_share0": 0.7,
         "contract_tau": 3.0, "new_contract_share": 0.6, "contract_price": 2.2, "spot_price0": 1.8,
-        "power_cost": 0.25, "opex0": 1.0, "opex_growth": 0.1, "debt_share": 0.7, "max_leverage": 3.3,
+        "power_cost": 0.25, "opex0": 1.0, "opex_growth": 0.1, "debt_share": 0.7, "max_leverage": 3.4,
         "covenant_quarters": 2.0,
     })  # fmt: skip
     tree["companies"]["ahyper"].update({
@@ -113,7 +126,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
     hours = 2190.0
     cap = 100.0
     m, f = tree["market"], tree["funding"]
-    lab, neo = tree["companies"]["alab"], tree["companies"]["acloud"]
+    lab, neo, hyp = tree["companies"]["alab"], tree["companies"]["acloud"], tree["companies"]["ahyper"]
     w_lab_neo = tree["counterparty"]["alab"]["acloud"]
 
     def logit(p: float) -> float:
@@ -151,8 +164,11 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         }
 
     # market at as_of: every index 1, utilisation at U_0
-    ln_h = ln_e = ln_r = ln_c = ln_p = ln_g = ln_d = 0.0
+    ln_h = ln_e = ln_r = ln_c = ln_p = ln_m = ln_d = ln_k = 0.0
     x_u = logit(m["utilisation0"])
+    rates = {nm: m[nm] for nm in ("hardware_decline", "algo_gain", "reasoning_growth", "price_war_drift")}
+    weight0 = {"lab": lab["revenue0"], "hyp": hyp["ai_revenue0"]}  # the hyperscaler's share index stays 1
+    n_0 = (weight0["lab"] + weight0["hyp"]) / m["modelled_share"]
     rate_common = f["base_rate"] + f["credit_spread"]["normal"]
     refinanced = f["refinance_prob"]["normal"] > 0.5
 
@@ -164,6 +180,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
     fleet = neo["fleet0"]
     contracted = neo["contract_share0"] * fleet
     book = contracted * neo["contract_price"]
+    power_book = fleet * neo["power_cost"]
     neo_rev0 = hours * (book + (fleet - contracted) * m["utilisation0"] * neo["spot_price0"]) / 1e6
     neo_st = {"cash": neo["cash0"], "gq": 0.0, "rev_prev": neo_rev0, "age": neo["last_round_age0"],
               "v_last": neo["valuation0"], "rounds": 0, "raised": 0.0, "down_rounds": 0, "status": 0.0,
@@ -174,19 +191,30 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
     for t in range(1, quarters + 1):
         tau = t * dt
         # market
-        ln_h_old, ln_c_old, ln_p_old = ln_h, ln_c, ln_p
-        ln_h = ln_h - m["hardware_decline"] * dt
-        ln_e = ln_e - m["algo_gain"] * dt
-        ln_r = ln_r + m["reasoning_growth"] * dt
+        ln_c_old, ln_p_old, ln_d_old = ln_c, ln_p, ln_d
+        q_old = ln_d + ln_e + ln_r  # compute demanded Q = D E R at the end of the last quarter
+        ln_h = ln_h - rates["hardware_decline"] * dt
+        ln_e = ln_e - rates["algo_gain"] * dt
+        ln_r = ln_r + rates["reasoning_growth"] * dt
         ln_c = ln_h + ln_e + ln_r
-        ln_p = ln_p + m["price_pass_through"] * (ln_c - ln_c_old) - m["price_war"]["normal"] * dt
-        ln_g = ln_g + m["rental_cost_beta"] * (ln_h - ln_h_old) + m["rental_glut"]["normal"] * dt
+        d_ln_p = m["price_pass_through"] * (ln_c - ln_c_old) - (rates["price_war_drift"] + m["price_war"]["normal"]) * dt
+        ln_p = ln_p + d_ln_p
+        ln_m = ln_m + m["rent_markup_speed"] * dt * (m["rent_markup"]["normal"] - ln_m)
         g = m["demand_growth_inf"] + (m["demand_growth0"] - m["demand_growth_inf"]) * math.exp(
             -m["demand_growth_decay"] * (t - 1) * dt)
-        ln_d = ln_d + (g + m["demand_shift"]["normal"]) * dt - m["price_elasticity"] * (ln_p - ln_p_old)
-        x_u = x_u + m["utilisation_speed"] * dt * (logit(m["utilisation_mean"]) + m["utilisation_shift"]["normal"]
-                                                   - x_u)
-        H, C, P, G, D = math.exp(ln_h), math.exp(ln_c), math.exp(ln_p), math.exp(ln_g), math.exp(ln_d)
+        push = (g + m["demand_shift"]["normal"]) * dt + (1 - m["price_elasticity"]) * d_ln_p
+        damp = min(max(1 - math.exp(ln_d_old + ln_p_old) / m["spend_ceiling"], -1.0), 1.0)
+        ln_spend = ln_d_old + ln_p_old + (push * damp if push > 0 else push)
+        ln_d = ln_spend - ln_p
+        c_growth = m["capacity_growth_inf"] + (m["capacity_growth0"] - m["capacity_growth_inf"]) * math.exp(
+            -m["capacity_growth_decay"] * (t - 1) * dt)
+        ln_k = ln_k + (c_growth + m["capacity_response"] * (q_old - ln_k)) * dt
+        target = (logit(m["utilisation_mean"]) + m["utilisation_shift"]["normal"]
+                  + m["utilisation_gap"] * (ln_d + ln_e + ln_r - ln_k))
+        x_u = x_u + m["utilisation_speed"] * dt * (target - x_u)
+        for nm in rates:
+            rates[nm] = m[f"{nm}_inf"] + (rates[nm] - m[f"{nm}_inf"]) * math.exp(-m[f"{nm}_speed"] * dt)
+        H, C, P, G, D = math.exp(ln_h), math.exp(ln_c), math.exp(ln_p), math.exp(ln_h + ln_m), math.exp(ln_d)
         U = 1 / (1 + math.exp(-x_u))
 
         # lab: debt, then revenue and compute
@@ -194,7 +222,9 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         repaid = 0.0 if refinanced else lab_debt * dt / lab["tenor"]
         lab_debt -= repaid
         ln_s += lab["share_drift"] * dt
-        s = math.exp(ln_s)
+        # share of market spend: the lab's weight against the hyperscaler's and the rest of the market
+        s = math.exp(ln_s) * n_0 / (n_0 - weight0["lab"] - weight0["hyp"] + weight0["lab"] * math.exp(ln_s)
+                                    + weight0["hyp"])
         rev = lab["revenue0"] / 4 * D * P * s
         serve = lab["revenue0"] / 4 * (1 - lab["compute_margin0"]) * D * s * C * m["utilisation0"] / U
         g_train += (lab["training_growth_inf"] + (lab["training_growth0"] - lab["training_growth_inf"])
@@ -226,6 +256,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         draw = neo["debt_share"] * capex
         roll = math.exp(-dt / neo["contract_tau"]) * (1 - dt / life)
         fleet = fleet * (1 - dt / life) + new
+        power_book = power_book * (1 - dt / life) + new * neo["power_cost"] * H
         contracted = contracted * roll + neo["new_contract_share"] * new
         book = book * roll + neo["new_contract_share"] * new * neo["contract_price"] * G
         own = hours * (book + (fleet - contracted) * U * neo["spot_price0"] * G) / 1e6
@@ -233,7 +264,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         if t == 1:
             client_share = min(max(flow / own, 0.0), 1.0)
         n_rev = own * (1 - client_share) + flow
-        power = hours * fleet * neo["power_cost"] / 1e6
+        power = hours * power_book / 1e6
         n_opex = neo["opex0"] / 4 * math.exp(neo["opex_growth"] * tau)
         ebitda = n_rev - power - n_opex
         n_burn = power + n_opex + n_interest + capex - draw - n_rev
@@ -285,14 +316,14 @@ def test_lab_and_neocloud_match_hand_arithmetic(tmp_path):
     assert np.all(tr["status"][:, :, 1:] == 0)
 
     # the scenario exercises what it is meant to
-    assert [q["lab_rounds"] for q in hand] == [1] * QUARTERS  # a round in quarter 1
+    assert [q["lab_rounds"] for q in hand] == [1, 1, 1, 1, 2, 2]  # rounds in quarters 1 and 5
     assert hand[0]["lab_raised"] > 40
     assert hand[0]["lab_commit"] > hand[0]["lab_need"]  # commitment floor binds in quarter 1 ...
     assert hand[4]["lab_commit"] > hand[4]["lab_need"]  # ... and 5 (year-2 schedule)
-    assert hand[1]["lab_commit"] < hand[1]["lab_need"]
-    assert [q["lab_cut"] for q in hand] == [False] * 5 + [True]  # runway_5 < 8: training cut in 6
-    assert hand[0]["neo_scale"] == 1 and 0 < hand[2]["neo_scale"] < 1  # capex limited by cash from 3
-    assert [q["neo_breach"] for q in hand[:3]] == [0, 1, 0]  # debt / 4 EBITDA: 3.29, 3.32, 2.96
+    assert hand[2]["lab_commit"] < hand[2]["lab_need"]
+    assert [q["lab_cut"] for q in hand] == [False] * 4 + [True, False]  # runway_4 < 10: training cut in 5
+    assert hand[0]["neo_scale"] == 1 and 0 < hand[4]["neo_scale"] < 1  # capex limited by cash in 5
+    assert [q["neo_breach"] for q in hand[:3]] == [0, 1, 0]  # debt / 4 EBITDA: 3.31, 3.43, 3.31
 
     for t, q in enumerate(hand):
         for key in ("H", "C", "P", "G", "D", "U"):
@@ -317,7 +348,10 @@ def test_lab_default_stops_its_payments_and_hosts_recover_at_spot(tmp_path):
     tree["funding"]["raise_prob"]["normal"] = 0.0
     tree["companies"]["alab"].update({"rescue_prob": 0.0, "acquire_prob": 0.0})
     # capex never limited by cash (the fleet is the same in both runs), and no covenant default
-    tree["companies"]["acloud"].update({"cash0": 5.0, "max_leverage": 6.0})
+    tree["companies"]["acloud"].update({"cash0": 5.0, "max_leverage": 10.0})
+    # The hyperscaler sells no AI of its own, so its revenue is what the lab pays: the lab's exit
+    # moves no market share onto it (shares of spend, docs/model.md 3.0).
+    tree["companies"]["ahyper"]["ai_revenue0"] = 0.0
     live_tree = copy.deepcopy(tree)
     live_tree["companies"]["alab"]["cash0"] = 1000.0
     tree["companies"]["alab"]["cash0"] = 0.0
@@ -389,10 +423,16 @@ def test_failed_host_costs_its_client_the_spot_price(tmp_path):
 
 
 def test_regime_chain_and_hardware_index_in_distribution(tmp_path, minimal_file):
-    """Random shocks: regime shares follow initial @ P^t; ln H_t ~ N(-h t dt, s_h^2 t dt)."""
+    """Random shocks: regime shares follow initial @ P^t; ln H_t is normal with the OU closed form.
+
+    The decline rate h is an OU process (h_0 = 0.3 -> h_inf = 0.1 at k = 0.8, rate volatility 0.3) and
+    ln H_t = -dt sum_{m<t} h_m + s_h sqrt(dt) sum z: mean -dt sum_m (h_inf + (h_0 - h_inf) e^{-k m dt}),
+    variance s_h^2 t dt + s_x^2 dt^3 sum_{j=1}^{t-1} ((1 - e^{-k (t-j) dt}) / (1 - e^{-k dt}))^2.
+    """
     tree = minimal_tree()
-    tree["market"]["hardware_vol"] = 0.4
-    tree["market"]["hardware_decline"] = 0.3
+    h0, h_inf, speed, s_x, s_h = 0.3, 0.1, 0.8, 0.3, 0.4
+    tree["market"].update({"hardware_vol": s_h, "hardware_decline": h0, "hardware_decline_inf": h_inf,
+                           "hardware_decline_speed": speed, "hardware_decline_rate_vol": s_x})
     tree["regime"]["transition"] = {
         "boom": {"boom": 0.85, "normal": 0.13, "winter": 0.02},
         "normal": {"boom": 0.06, "normal": 0.91, "winter": 0.03},
@@ -407,8 +447,11 @@ def test_regime_chain_and_hardware_index_in_distribution(tmp_path, minimal_file)
         for k in range(3):
             p_hat = np.mean(tr["regime"][t] == k)
             assert abs(p_hat - dist[k]) < 4 * math.sqrt(dist[k] * (1 - dist[k]) / n) + 1 / n, (t, k)
-    for t in (0, horizon - 1):
-        tau = (t + 1) * 0.25
-        ln_h = np.log(tr["H"][t])
-        assert abs(ln_h.mean() + 0.3 * tau) < 4 * 0.4 * math.sqrt(tau / n)
-        assert abs(ln_h.var() / (0.16 * tau) - 1) < 4 * math.sqrt(2 / n)
+    dt = 0.25
+    decay = math.exp(-speed * dt)
+    for t in (1, 2, horizon):
+        mean = -dt * sum(h_inf + (h0 - h_inf) * decay**m for m in range(t))
+        var = s_h**2 * t * dt + s_x**2 * dt**3 * sum(((1 - decay ** (t - j)) / (1 - decay)) ** 2 for j in range(1, t))
+        ln_h = np.log(tr["H"][t - 1])
+        assert abs(ln_h.mean() - mean) < 4 * math.sqrt(var / n), (t, ln_h.mean(), mean)
+        assert abs(ln_h.var() / var - 1) < 4 * math.sqrt(2 / n), (t, ln_h.var(), var)

@@ -26,6 +26,7 @@ import pytest
 import tomli_w
 import xarray as xr
 from conftest import BASELINE, minimal_tree
+from test_reference_hand import V2_MARKET_POINTS
 from scipy import stats
 
 import mc_engine
@@ -65,10 +66,7 @@ def sim_tree() -> dict[str, Any]:
     """
     tree = minimal_tree()
     tree["market"].update({
-        "hardware_decline": 0.3, "hardware_vol": 0.15, "algo_gain": 0.5, "algo_vol": 0.2,
-        "reasoning_growth": 0.4, "reasoning_vol": 0.2, "price_pass_through": 0.6,
-        "price_war": {"boom": 0.0, "normal": 0.1, "winter": 0.3}, "price_vol": 0.15,
-        "rental_cost_beta": 0.8, "rental_glut": {"boom": 0.05, "normal": -0.05, "winter": -0.3},
+        **V2_MARKET_POINTS, "hardware_vol": 0.15, "algo_vol": 0.2, "reasoning_vol": 0.2, "price_vol": 0.15,
         "rental_vol": 0.2, "demand_growth0": {"ci90": [0.5, 1.5]}, "demand_growth_inf": 0.3,
         "demand_growth_decay": 0.5, "demand_shift": {"boom": 0.2, "normal": 0.05, "winter": -0.3},
         "price_elasticity": 0.5, "demand_vol": 0.3, "utilisation0": 0.8, "utilisation_mean": 0.75,
@@ -321,17 +319,24 @@ def test_dead_lab_has_no_live_statistics(contagion):
 def test_lab_default_hurts_its_hosts(contagion):
     """Same seed, same hosts; only the lab differs. The lab that lives pays its hosts every quarter; the
     one that defaults in quarter 1 pays them only in quarter 1, after which they recover only the spot
-    value of its capacity. Quarter 1 is identical; from quarter 2 the hosts' median and mean revenue is
-    lower, and by the horizon their survival is lower by more than 4 combined standard errors."""
+    value of its capacity. Quarter 1 is identical; in quarters 2-4 the neocloud's median and mean revenue
+    is lower, and by the horizon its survival is lower by more than 4 combined standard errors. (Later
+    revenue statistics are among surviving hosts only, and the dead lab's world has killed the weaker
+    hosts by then, so they are not compared. The hyperscaler also sells AI to the lab's customers: it
+    takes over part of the lab's share of market spend (docs/model.md 3.0), which can outweigh the lost
+    payments, so only the neocloud, a pure host, is held to this.)"""
     rich, dead = contagion["rich"], contagion["dead"]
     assert float(rich.survival_prob.sel(company="alab").min()) == 1.0
     assert float(dead.default_prob.sel(company="alab").isel(quarter=0)) == 1.0
     for host in HOSTS:
         r, d = rich.sel(company=host), dead.sel(company=host)
         q1 = {"quarter": 0}
+        if str(r.kind.values) != "neocloud":
+            np.testing.assert_array_equal(d.revenue.isel(q1), r.revenue.isel(q1))
+            continue
         np.testing.assert_array_equal(d.revenue.isel(q1), r.revenue.isel(q1))
         assert float(d.survival_prob.isel(q1)) == float(r.survival_prob.isel(q1))
-        later = {"quarter": slice(1, None)}
+        later = {"quarter": slice(1, 4)}
         assert (d.revenue.sel(quantile=0.5).isel(later) < r.revenue.sel(quantile=0.5).isel(later)).all(), host
         assert (d.revenue_mean.isel(later) < r.revenue_mean.isel(later)).all(), host
         gap = float(r.survival_prob[-1] - d.survival_prob[-1])
@@ -418,7 +423,8 @@ THIN_COMPANY = {"path_cash": "cash", "path_burn": "burn", "path_revenue": "reven
                 "path_runway_quarters": "runway", "path_debt": "debt"}
 THIN_MARKET = {"path_hardware_cost_index": "H", "path_compute_per_token_index": "E",
                "path_tokens_per_work_index": "R", "path_serving_cost_index": "C", "path_price_index": "P",
-               "path_gpu_rental_index": "G", "path_demand_index": "D", "path_utilisation": "U"}
+               "path_gpu_rental_index": "G", "path_demand_index": "D", "path_utilisation": "U",
+               "path_market_spend_index": "S", "path_capacity_index": "K"}
 
 
 def test_thin_sample_is_the_first_traced_paths(base):

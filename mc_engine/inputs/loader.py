@@ -261,10 +261,23 @@ def _merge(base: dict, base_origin: dict[Key, Path], over: dict, over_origin: di
             base_origin.setdefault(sub, over_origin[sub])
             _merge(base[k], base_origin, v, over_origin, sub)
         else:
+            v = _keep_bounds(base.get(k), v)
             for old in [p for p in base_origin if p[: len(sub)] == sub]:
                 del base_origin[old]
             base[k] = v
             base_origin.update({p: f for p, f in over_origin.items() if p[: len(sub)] == sub})
+
+
+def _keep_bounds(old: Any, new: Any) -> Any:
+    """An overriding distribution keeps the bounds of the one it replaces unless it states its own.
+
+    A scenario that redraws ``algo_gain`` from a new ``ci90`` still means the baseline's support; a
+    point value (a number or ``value = x``) needs no bounds.
+    """
+    if (isinstance(new, dict) and is_spec(new) and "value" not in new and "bounds" not in new
+            and isinstance(old, dict) and is_spec(old) and "bounds" in old):
+        return {**new, "bounds": old["bounds"]}
+    return new
 
 
 def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path],

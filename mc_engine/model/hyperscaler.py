@@ -30,18 +30,18 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
-def flows(p: dict[str, jax.Array], ln_s: jax.Array, ln_f: jax.Array, mk: dict[str, jax.Array], u0: jax.Array,
-          regime: jax.Array, t: jax.Array, z_share: jax.Array, z_core: jax.Array) -> dict[str, jax.Array]:
+def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, ln_f: jax.Array, mk: dict[str, jax.Array],
+          u0: jax.Array, regime: jax.Array, t: jax.Array, z_core: jax.Array) -> dict[str, jax.Array]:
     """One quarter of every hyperscaler before counterparty replacement (docs/model.md 3.5); (paths, hyperscalers).
 
-    Returns ln_s, ln_f, core (non-AI FCF), own (AI revenue), serve, capex_plan, plan_revenue, opex, rho.
+    ``ln_s`` is this quarter's log share weight and ``norm`` the share normaliser (paths, 1), as for labs.
+    Returns ln_f, core (non-AI FCF), own (AI revenue), serve, capex_plan, plan_revenue, opex, rho.
     """
     d, price, cost, util, g = (mk[k][:, None] for k in ("D", "P", "C", "U", "G"))
     sq = jnp.sqrt(DT)
     ln_f = ln_f + p["core_growth"] * DT + p["core_vol"] * sq * z_core
     core = p["core_fcf0"] / 4 * jnp.exp(ln_f) * pick(p["core_regime_factor"], regime)
-    ln_s = ln_s + p["share_drift"] * DT + p["share_vol"] * sq * z_share
-    share = jnp.exp(ln_s)
+    share = jnp.exp(ln_s) * norm
     quarter0 = p["ai_revenue0"] / 4
     own = quarter0 * d * price * share
     serve = (quarter0 * (1 - p["ai_compute_margin0"]) * (1 - p["own_chip_discount"]) * d * share * cost
@@ -49,7 +49,7 @@ def flows(p: dict[str, jax.Array], ln_s: jax.Array, ln_f: jax.Array, mk: dict[st
     growth = jnp.exp(plan_log_growth(p["ai_capex_growth0"], p["ai_capex_growth_inf"], p["ai_capex_growth_decay"],
                                      t, DT))
     opex = p["ai_opex0"] / 4 * jnp.exp(p["opex_growth"] * t * DT)
-    return {"ln_s": ln_s, "ln_f": ln_f, "core": core, "own": own, "serve": serve,
+    return {"ln_f": ln_f, "core": core, "own": own, "serve": serve,
             "capex_plan": p["ai_capex0"] / 4 * growth, "plan_revenue": quarter0 * growth, "opex": opex,
             "rho": jnp.clip(util * g, 0.0, 1.0)}
 

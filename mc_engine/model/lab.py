@@ -27,28 +27,27 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
-def flows(p: dict[str, jax.Array], ln_s: jax.Array, mk: dict[str, jax.Array], u0: jax.Array, t: jax.Array,
-          z_share: jax.Array, runway_prev: jax.Array, schedule: jax.Array, wdead: jax.Array) -> dict[str, jax.Array]:
+def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, mk: dict[str, jax.Array], u0: jax.Array,
+          t: jax.Array, runway_prev: jax.Array, schedule: jax.Array, wdead: jax.Array) -> dict[str, jax.Array]:
     """One quarter of every lab (docs/model.md 3.2); arrays (paths, labs), amounts USD bn per quarter.
 
     Args:
         p: lab parameters, each (paths, labs).
-        ln_s: log market share at the start of the quarter.
-        mk: market levels this quarter (H, E, R, C, P, G, D, U), each (paths,).
+        ln_s: log share weight this quarter (0 at as_of), see :func:`mc_engine.model.shares.step`.
+        norm: share normaliser ``N_0 / N_t`` (paths, 1): the market's total weight at as_of over now.
+        mk: market levels this quarter (H, E, R, C, P, G, D, U, S, K), each (paths,).
         u0: starting utilisation (paths,).
         t: quarter number, 1-based.
-        z_share: share shocks (paths, labs).
         runway_prev: runway at the end of last quarter, quarters.
         schedule: commitment schedule, USD bn/yr, (labs, years + 1) with a trailing zero column.
         wdead: share of each lab's compute placed with hosts that have left.
 
     Returns:
-        ln_s, revenue, serve (serving compute), need, base (owed to hosts), spend (cash cost of
+        revenue, serve (serving compute), need, base (owed to hosts), spend (cash cost of
         compute), opex, gross_margin.
     """
     d, price, cost, util, g = (mk[k][:, None] for k in ("D", "P", "C", "U", "G"))
-    ln_s = ln_s + p["share_drift"] * DT + p["share_vol"] * jnp.sqrt(DT) * z_share
-    share = jnp.exp(ln_s)
+    share = jnp.exp(ln_s) * norm
     quarter0 = p["revenue0"] / 4
     revenue = quarter0 * d * price * share
     serve = quarter0 * (1 - p["compute_margin0"]) * d * share * cost * u0[:, None] / util
@@ -63,7 +62,7 @@ def flows(p: dict[str, jax.Array], ln_s: jax.Array, mk: dict[str, jax.Array], u0
     base = jnp.maximum(need, commit)
     spend = base * (1 - wdead) + need * wdead * g
     gross_margin = jnp.clip((revenue - serve) / jnp.maximum(revenue, EPS), -5.0, 1.0)
-    return {"ln_s": ln_s, "revenue": revenue, "serve": serve, "need": need, "base": base, "spend": spend,
+    return {"revenue": revenue, "serve": serve, "need": need, "base": base, "spend": spend,
             "opex": opex, "gross_margin": gross_margin}
 
 

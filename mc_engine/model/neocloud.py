@@ -41,11 +41,15 @@ def initial_fleet(p: dict[str, jax.Array], u0: jax.Array) -> tuple[jax.Array, ja
     return fleet, fleet_c, book, revenue
 
 
-def flows(p: dict[str, jax.Array], fleet: jax.Array, fleet_c: jax.Array, book: jax.Array, cash: jax.Array,
-          mk: dict[str, jax.Array], t: jax.Array) -> dict[str, jax.Array]:
+def flows(p: dict[str, jax.Array], fleet: jax.Array, fleet_c: jax.Array, book: jax.Array, power_book: jax.Array,
+          cash: jax.Array, mk: dict[str, jax.Array], t: jax.Array) -> dict[str, jax.Array]:
     """One quarter of every neocloud's fleet and own revenue (docs/model.md 3.4); (paths, neoclouds).
 
-    Returns fleet, fleet_c, book, own (revenue before counterparty replacement), power, opex, capex,
+    New GPUs draw power per H100-equivalent in proportion to the hardware cost index ``H`` (newer chips
+    deliver more compute per watt as they deliver more per dollar), so the power book, like the contract
+    book, carries each vintage's cost: ``power_book' = power_book (1 - dt/life) + new power_cost H``.
+
+    Returns fleet, fleet_c, book, power_book, own (revenue before counterparty replacement), power, opex, capex,
     draw (new debt), rho (spot value of freed capacity relative to contract).
     """
     h, g, util = (mk[k][:, None] for k in ("H", "G", "U"))
@@ -64,10 +68,11 @@ def flows(p: dict[str, jax.Array], fleet: jax.Array, fleet_c: jax.Array, book: j
     fleet_c = fleet_c * roll + p["new_contract_share"] * new
     book = book * roll + p["new_contract_share"] * new * p["contract_price"] * g
     own = HOURS * (book + (fleet - fleet_c) * util * p["spot_price0"] * g) / 1e6
-    power = HOURS * fleet * p["power_cost"] / 1e6
+    power_book = power_book * (1 - DT / life) + new * p["power_cost"] * h
+    power = HOURS * power_book / 1e6
     opex = p["opex0"] / 4 * jnp.exp(p["opex_growth"] * t * DT)
     rho = jnp.clip(util * g * p["spot_price0"] / p["contract_price"], 0.0, 1.0)
-    return {"fleet": fleet, "fleet_c": fleet_c, "book": book, "own": own, "power": power, "opex": opex,
+    return {"fleet": fleet, "fleet_c": fleet_c, "book": book, "power_book": power_book, "own": own, "power": power, "opex": opex,
             "capex": capex, "draw": p["debt_share"] * capex, "rho": rho}
 
 

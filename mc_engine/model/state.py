@@ -28,15 +28,24 @@ KIND_ORDER: tuple[str, ...] = ("lab", "neocloud", "hyperscaler")
 
 
 class MarketState(NamedTuple):
-    """Market indices of every path, each shape (paths,): logs of H, E, R, P, G, D; logit of U; regime."""
+    """Market state of every path, each shape (paths,).
+
+    Logs of H, E, R, P, the rent markup m = G / H, D and capacity K; logit of U; the trend
+    rates in force (annual log rates h, a, r and the price-war drift w); the regime.
+    """
 
     ln_h: jax.Array
     ln_e: jax.Array
     ln_r: jax.Array
     ln_p: jax.Array
-    ln_g: jax.Array
+    ln_m: jax.Array
     ln_d: jax.Array
     x_u: jax.Array
+    ln_k: jax.Array
+    rate_h: jax.Array
+    rate_a: jax.Array
+    rate_r: jax.Array
+    rate_w: jax.Array
     regime: jax.Array  # int32: 0 boom, 1 normal, 2 winter
 
 
@@ -68,6 +77,7 @@ class CompanyState(NamedTuple):
     fleet: jax.Array  # neoclouds
     fleet_c: jax.Array  # neoclouds
     book: jax.Array  # neoclouds
+    power_book: jax.Array  # neoclouds: power cost of the installed fleet, thousand-GPU x USD/hr
 
 
 class State(NamedTuple):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import funding, hyperscaler, lab, links, market, neocloud, regime
+from . import funding, hyperscaler, lab, links, market, neocloud, regime, shares
 from .params import Params
 from .state import RUNWAY_CAP, CompanyState, Layout, State
 
@@ -31,13 +31,14 @@ def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], u: ja
     ones = jnp.ones((n, width), jnp.float32)
     start_regime = regime.draw_initial(consts["regime_initial"], u[:, 0])
     rev0 = zeros
-    fleet = fleet_c = book = zeros
+    fleet = fleet_c = book = power_book = zeros
     if "lab" in p:
         rev0 = rev0.at[:, layout.slice_of("lab")].set(lab.revenue0(p["lab"]))
     if "neocloud" in p:
         sl = layout.slice_of("neocloud")
         k, kc, b, r = neocloud.initial_fleet(p["neocloud"], m["utilisation0"])
         fleet, fleet_c, book = (x.at[:, sl].set(y) for x, y in ((fleet, k), (fleet_c, kc), (book, b)))
+        power_book = power_book.at[:, sl].set(k * p["neocloud"]["power_cost"])
         rev0 = rev0.at[:, sl].set(r)
     if "hyperscaler" in p:
         rev0 = rev0.at[:, layout.slice_of("hyperscaler")].set(p["hyperscaler"]["ai_revenue0"] / 4)
@@ -46,6 +47,7 @@ def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], u: ja
         rescues=zeros, down_rounds=zeros, raised=zeros, v_last=c["valuation0"], age=c["last_round_age0"],
         gq=zeros, rev_prev=rev0, runway=ones * RUNWAY_CAP, cumburn=zeros, base_last=zeros, breach=zeros,
         host_share=zeros, ln_s=zeros, ln_f=zeros, fleet=fleet, fleet_c=fleet_c, book=book,
+        power_book=power_book,
     )
     return State(market.initial_state(m, start_regime), company)
 
@@ -82,14 +84,26 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
     zeros = jnp.zeros_like(s.cash)
     revenue, burn, margin, base = zeros, zeros, zeros, zeros
     ln_s, ln_f, fleet, fleet_c, book, breach = s.ln_s, s.ln_f, s.fleet, s.fleet_c, s.book, s.breach
+    power_book = s.power_book
     covenant, credit, own, rho = zeros.astype(bool), zeros, zeros, zeros
     w = consts["counterparty"]
+
+    # Shares of market spend (docs/model.md 3.0): labs and hyperscalers, normalised together.
+    spenders = [(kind, layout.slice_of(kind), key) for kind, key in (("lab", "revenue0"), ("hyperscaler", "ai_revenue0"))
+                if kind in p]
+    for kind, sl, _ in spenders:
+        ln_s = ln_s.at[:, sl].set(shares.step(s.ln_s[:, sl], p[kind]["share_drift"], p[kind]["share_vol"], z_share[:, sl]))
+    norm = jnp.ones_like(s.cash[:, :1])
+    if spenders:
+        weights0 = jnp.concatenate([p[kind][key] for kind, _, key in spenders], axis=1)
+        ln_s_sp = jnp.concatenate([ln_s[:, sl] for _, sl, _ in spenders], axis=1)
+        alive_sp = jnp.concatenate([alive[:, sl] for _, sl, _ in spenders], axis=1)
+        norm = shares.normaliser(weights0, ln_s_sp, alive_sp, p["market"]["modelled_share"])
 
     if "lab" in p:
         sl = layout.slice_of("lab")
         wdead = links.dead_host_share(w, alive)[:, sl]
-        f = lab.flows(p["lab"], s.ln_s[:, sl], mk, u0, t, z_share[:, sl], s.runway[:, sl], consts["schedule"], wdead)
-        ln_s = ln_s.at[:, sl].set(f["ln_s"])
+        f = lab.flows(p["lab"], ln_s[:, sl], norm, mk, u0, t, s.runway[:, sl], consts["schedule"], wdead)
         revenue = revenue.at[:, sl].set(f["revenue"])
         margin = margin.at[:, sl].set(f["gross_margin"])
         base = base.at[:, sl].set(f["base"])
@@ -98,15 +112,16 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
     flow = links.client_flow(w, base, alive)
     if "neocloud" in p:
         sl = layout.slice_of("neocloud")
-        f = neocloud.flows(p["neocloud"], s.fleet[:, sl], s.fleet_c[:, sl], s.book[:, sl], s.cash[:, sl], mk, t)
+        f = neocloud.flows(p["neocloud"], s.fleet[:, sl], s.fleet_c[:, sl], s.book[:, sl], s.power_book[:, sl],
+                           s.cash[:, sl], mk, t)
         fleet, fleet_c, book = (x.at[:, sl].set(f[n]) for x, n in ((fleet, "fleet"), (fleet_c, "fleet_c"), (book, "book")))
+        power_book = power_book.at[:, sl].set(f["power_book"])
         debt = debt.at[:, sl].add(f["draw"])
         own, rho = own.at[:, sl].set(f["own"]), rho.at[:, sl].set(f["rho"])
     if "hyperscaler" in p:
         sl = layout.slice_of("hyperscaler")
-        fh = hyperscaler.flows(p["hyperscaler"], s.ln_s[:, sl], s.ln_f[:, sl], mk, u0, k, t, z_share[:, sl],
-                               z_core[:, sl])
-        ln_s, ln_f = ln_s.at[:, sl].set(fh["ln_s"]), ln_f.at[:, sl].set(fh["ln_f"])
+        fh = hyperscaler.flows(p["hyperscaler"], ln_s[:, sl], norm, s.ln_f[:, sl], mk, u0, k, t, z_core[:, sl])
+        ln_f = ln_f.at[:, sl].set(fh["ln_f"])
         own, rho = own.at[:, sl].set(fh["own"]), rho.at[:, sl].set(fh["rho"])
         credit = credit.at[:, sl].set(p["hyperscaler"]["credit_line"])
 
@@ -132,6 +147,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         down_rounds=fund["down_rounds"], raised=fund["raised"], v_last=fund["v_last"], age=fund["age"],
         gq=fund["gq"], rev_prev=revenue, runway=fund["runway"], cumburn=s.cumburn + burn, base_last=base,
         breach=breach, host_share=host_share, ln_s=ln_s, ln_f=ln_f, fleet=fleet, fleet_c=fleet_c, book=book,
+        power_book=power_book,
     )
     # Companies that left before this quarter keep their state (host_share is path-wide and always updates).
     keep = CompanyState(*(jnp.where(alive, a, b) for a, b in zip(new, s, strict=True)))

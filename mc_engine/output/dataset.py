@@ -35,6 +35,8 @@ MARKET_NAMES: dict[str, tuple[str, str]] = {
     "G": ("gpu_rental_index", "GPU rental price per hour, relative"),
     "D": ("demand_index", "market volume of work demanded, relative"),
     "U": ("utilisation", "fleet utilisation"),
+    "S": ("market_spend_index", "AI market spend D x P (work demanded times price), relative"),
+    "K": ("capacity_index", "installed compute capacity, relative"),
 }
 COMPANY_META: dict[str, tuple[str, str, str, float]] = {
     # name -> (output name, long name, units, scale); flows sum over the quarter, stocks are points.

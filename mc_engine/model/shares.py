@@ -1,0 +1,35 @@
+"""Shares of market spend: labs and hyperscalers compete with each other and the rest of the market.
+
+Each company ``i`` of a spending kind holds a weight ``rev0_i s_i`` (its revenue at as_of times a
+share index ``s_i``, ``ln s_i`` a random walk with drift); the rest of the market holds a fixed weight
+``N_0 (1 - modelled_share)``. Company ``i``'s share of market spend is its weight over the total
+weight ``N_t`` of the companies still alive and the rest, so shares sum to at most 1 and no company
+outgrows the market (docs/model.md section 3.0).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .state import DT
+
+
+def step(ln_s: jax.Array, drift: jax.Array, vol: jax.Array, z: jax.Array) -> jax.Array:
+    """Log share index after one quarter: ``ln s + drift dt + vol sqrt(dt) z``."""
+    return ln_s + drift * DT + vol * jnp.sqrt(DT) * z
+
+
+def normaliser(weights0: jax.Array, ln_s: jax.Array, alive: jax.Array, modelled_share: jax.Array) -> jax.Array:
+    """``N_0 / N_t``, shape (paths, 1): weights at as_of over weights now (the rest of the market included).
+
+    Args:
+        weights0: annualised revenue at as_of of every spending company, (paths, k).
+        ln_s: their log share indices this quarter, (paths, k).
+        alive: whether each was alive at the start of the quarter, (paths, k).
+        modelled_share: share of market spend the k companies held at as_of, (paths,).
+    """
+    total0 = jnp.sum(weights0, axis=1)
+    n0 = total0 / modelled_share
+    nt = n0 - total0 + jnp.sum(weights0 * jnp.exp(ln_s) * alive, axis=1)
+    return (n0 / nt)[:, None]
