@@ -247,8 +247,14 @@ def test_include_reads_only_toml_files_inside_the_prior_tree(tmp_path):
             mc_engine.load_priors(path)
     path.write_text('include = "../../outside.toml"\n')
     assert mc_engine.load_priors(path, include_root=tmp_path).name == "minimal"  # the explicit allowance
-    for name in ("baseline.toml", "scenarios/funding_winter.toml", "scenarios/price_war.toml",
-                 "scenarios/cheap_compute.toml"):
+    # a symlink inside the tree is the tree's own: followed, judged on the path as written
+    (tmp_path / "tree" / "shared").symlink_to(REPO / "priors", target_is_directory=True)
+    path.write_text('include = "../shared/baseline.toml"\n')
+    assert mc_engine.load_priors(path).name == "baseline"
+    path.write_text('include = "../shared/../../outside.toml"\n')  # `..` never climbs out through a link
+    with pytest.raises(mc_engine.PriorError, match="outside the prior tree"):
+        mc_engine.load_priors(path)
+    for name in ("baseline.toml", *(f"scenarios/{p.name}" for p in (REPO / "priors" / "scenarios").glob("*.toml"))):
         mc_engine.load_priors(REPO / "priors" / name)  # the shipped tree keeps working
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
 import re
 import stat
 import tomllib
@@ -280,14 +281,14 @@ def _keep_bounds(old: Any, new: Any) -> Any:
     return new
 
 
-def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path],
-               include_root: Path | None = None) -> tuple[dict, dict[Key, Path]]:
+def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path], root: Path) -> tuple[dict, dict[Key, Path]]:
     """Read ``path`` and its includes; return the merged tree and the file of every key path.
 
-    Includes must be ``.toml`` files under ``include_root`` (default: the folder above the top-level file's,
-    so ``scenarios/x.toml`` may include ``../baseline.toml`` and ``baseline.toml`` its ``kinds/``; the file's
-    own folder when that would be the file system's root).
+    ``path`` is absolute and normalized as written (``..`` removed, symlinks kept). Includes must be ``.toml``
+    files under ``root`` judged the same way, on the path as written: ``..`` cannot climb out, and a symlink
+    inside the tree (the tree's own content) is followed like a folder.
     """
+    written = path
     try:
         path = path.resolve()
     except (OSError, ValueError, RuntimeError) as exc:
@@ -309,20 +310,15 @@ def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path],
         raise PriorError(Problem(path, "include", f"must be a file path or a list of them (got {show_value(includes)})"))
     merged: dict[str, Any] = {}
     origin: dict[Key, Path] = {(): path}
-    top = (chain[0] if chain else path).parent
-    root = include_root or (top.parent if top.parent != top.parent.parent else top)  # never all of "/"
     for inc in includes:
-        target = path.parent / inc
-        try:
-            inside = target.resolve().is_relative_to(root.resolve())
-        except (OSError, ValueError, RuntimeError):
-            inside = False
+        target = Path(os.path.normpath(written.parent / inc))
+        inside = target.is_relative_to(root)
         if not inside or Path(inc).suffix != ".toml":
             why = "is not a .toml file" if inside else f"is outside the prior tree {root}"
             raise PriorError(Problem(path, "include", f"{show_value(inc)} {why}; includes name .toml files under the "
                                                       "top-level file's folder or the folder above it "
                                                       "(load_priors(..., include_root=...) widens that)"))
-        sub, sub_origin = _load_tree(target, (*chain, path), files, include_root=root)
+        sub, sub_origin = _load_tree(target, (*chain, path), files, root)
         _merge(merged, origin, sub, sub_origin, ())
     mine: dict[Key, Path] = {}
     _mark(raw, (), path, mine)
@@ -858,15 +854,20 @@ def load_priors(path: str | Path, *, require_sources: bool = True, include_root:
         require_sources: every number must carry ``source`` and ``as_of`` (on itself or an
             enclosing table of the same file). Bundled priors keep this on; tests may relax it.
         include_root: the folder whose tree ``include`` may read (default: the folder above the
-            file's own, e.g. ``priors/`` for ``priors/scenarios/x.toml``).
+            file's own, e.g. ``priors/`` for ``priors/scenarios/x.toml``), judged on paths as written.
 
     Raises:
         PriorError: listing every problem found, each naming file, key path, bad value and fix.
     """
     path = Path(path)
     files: list[Path] = []
-    root = None if include_root is None else Path(include_root).resolve()
-    tree, origin = _load_tree(path, (), files, include_root=root)
+    written = Path(os.path.abspath(path))
+    if include_root is not None:
+        root = Path(os.path.abspath(include_root))
+    else:  # the folder above the file's own, e.g. priors/ for priors/scenarios/x.toml; never all of "/"
+        top = written.parent
+        root = top.parent if top.parent != top.parent.parent else top
+    tree, origin = _load_tree(written, (), files, root)
     check = _Checker(tree, origin, path.resolve(), require_sources)
     check.unknown_keys((), tree, set(TOP_KEYS))
 
