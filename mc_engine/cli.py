@@ -402,7 +402,8 @@ def rerun(
         from .output.runs import check_target, read_manifest
 
         _option(check_positive, tolerance, "--tolerance", allow_zero=True)
-        read_manifest(run)
+        if read_manifest(run).get("kind", "run") != "run":
+            raise OptionError(f"{run} is a sweep folder; rerun reruns a run folder (mc-engine run)")
         if out is not None:
             check_target(out, overwrite=False)
         comparison, _ = rerun_folder(run, out=out, tolerance=tolerance)
@@ -429,7 +430,8 @@ def report(
         if attribution_paths is not None:
             _option(check_paths, attribution_paths, "--attribution-paths")
         for folder in (run, *([previous] if previous is not None else [])):
-            read_manifest(folder)
+            if read_manifest(folder).get("kind", "run") != "run":
+                raise OptionError(f"{folder} is a sweep folder; a report is of a run folder (mc-engine run)")
         check_report_target(run, out)
         try:
             from .report import write_report

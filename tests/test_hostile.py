@@ -168,6 +168,12 @@ def test_rerun_and_report_refuse_folders_that_are_not_runs(stubbed, tree, tmp_pa
     assert_refused(invoke("report", tree["run"], "--attribution-paths", "0"), "--attribution-paths")
     assert_refused(invoke("report", tree["run"], "--out", tree["run"] / "inside"), "inside the run folder")
     assert_refused(invoke("report", tree["run"], "--previous", tree["user"]), "not a finished run")
+    swept = tmp_path / "swept"
+    swept.mkdir()
+    (swept / "manifest.json").write_text(json.dumps({"schema_version": 1, "status": "complete", "kind": "sweep",
+                                                     "files": {}}))
+    for command in ("rerun", "report"):
+        assert_refused(invoke(command, swept), "is a sweep folder")
     corrupt = tmp_path / "corrupt"
     shutil.copytree(tree["run"], corrupt)
     for text in ("{", "[]", '{"status": "complete", "schema_version": 1, "files": {"/etc/passwd": "x"}}',
