@@ -199,6 +199,12 @@ def test_markup_and_control_characters_in_user_text_are_printed_as_text(stubbed,
         assert "\x1b" not in result.output and "\x00" not in result.output
         assert shown.strip() in result.output or shown.strip().replace("\\", "") in result.output, result.output
     assert_refused(invoke("run", path, "--prng", text))
+    folder = tmp_path / (text.replace("\x00", "").replace("/", "") or "x")
+    for args in (["rerun", folder], ["report", folder], ["run", path, "--out", tmp_path, "--overwrite"],
+                 ["bench", "--out", tmp_path]):
+        result = invoke(*args)  # a path with markup in the error message
+        assert_refused(result)
+        assert "\x1b" not in result.output and "\x00" not in result.output
     good = tmp_path / "good.toml"
     good.write_bytes(tomli_w.dumps({**minimal_tree(), "name": text}).encode())
     result = invoke("priors", "check", good)  # a valid file with markup in its name prints it
