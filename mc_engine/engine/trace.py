@@ -11,7 +11,7 @@ from ..model.market import INDICES
 from .keys import DEFAULT_BLOCK_SIZE
 from .scan import compile_model, run_chunk
 
-COMPANY_VARS: tuple[str, ...] = ("cash", "debt", "burn", "revenue", "gross_margin", "runway", "status", "rounds",
+COMPANY_VARS: tuple[str, ...] = ("cash", "debt", "burn", "revenue", "gross_margin", "runway", "status", "cause", "rounds",
                                  "raised", "down_rounds", "cumburn")
 
 
