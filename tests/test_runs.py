@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,53 +105,69 @@ def test_cli_run_writes_a_folder_and_prints_the_table(small, tmp_path):
 # --------------------------------------------------------------------------- --overwrite under SIGKILL
 
 KILL_DRIVER = r"""
-import os, signal, sys
-import xarray as xr
+import json, os, signal, sys
 import mc_engine
 from mc_engine.output import runs
 
-folder, target, step, mode = sys.argv[1:5]
-if mode == "renames":
-    runs._exchange = lambda a, b: False  # the fallback where the kernel cannot exchange two folders
+folder, cases = sys.argv[1], json.loads(sys.argv[2])
+ds = mc_engine.open_run(folder)  # loaded once; each case forks a writer that is killed at its step
+ds.attrs["seed"] = 99
+priors = mc_engine.load_priors(os.path.join(folder, "priors.toml"), require_sources=False)
 
-def kill(at):
+
+def kill(at, step):
     if at == step:
         os.kill(os.getpid(), signal.SIGKILL)
 
-runs._fault_point = kill
-if step == "removing-old":  # killed half way through deleting the old run
-    def half(path):
-        files = sorted(p for p in path.iterdir())
-        files[0].unlink()
-        os.kill(os.getpid(), signal.SIGKILL)
-    runs._remove_old = half
-ds = mc_engine.open_run(folder)
-ds.attrs["seed"] = 99
-priors = mc_engine.load_priors(os.path.join(folder, "priors.toml"), require_sources=False)
-runs.write_run(ds, target, priors, overwrite=True)
+
+def half(path):  # killed half way through deleting the old run
+    next(iter(sorted(path.iterdir()))).unlink()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+status = {}
+for mode, step, target in cases:
+    pid = os.fork()
+    if pid == 0:
+        if mode == "renames":
+            runs._exchange = lambda a, b: False  # the fallback where the kernel cannot exchange two folders
+        runs._fault_point = lambda at: kill(at, step)
+        if step == "removing-old":
+            runs._remove_old = half
+        runs.write_run(ds, target, priors, overwrite=True)
+        os._exit(0)
+    status[target] = os.waitpid(pid, 0)[1]
+print(json.dumps(status))
 """
 
 STEPS = [("exchange", s) for s in ("written", "published", "removing-old")] + [
     ("renames", s) for s in ("written", "old-aside", "published", "removing-old")]
 
 
-@pytest.mark.parametrize(("mode", "step"), STEPS)
-def test_killed_overwrite_leaves_the_whole_old_or_the_whole_new_run(small, tmp_path, mode, step):
-    """SIGKILL at each step of replacing a run: the target is always the complete old run or the complete new one,
-    after the next writer's recovery at the latest; the old run is never deleted before the new one is in place."""
+def test_killed_overwrite_leaves_the_whole_old_or_the_whole_new_run(small, tmp_path):
+    """SIGKILL at each step of replacing a run, on both publishing paths: the target is always the complete old
+    run or the complete new one (after the next writer's recovery at the latest); the old run is never deleted
+    before the new one is in place."""
     priors, ds, _ = small
     source = write_run(ds, tmp_path / "source", priors)
-    target = write_run(ds, tmp_path / "target", priors)  # the old run: seed 3
-    proc = subprocess.run([sys.executable, "-c", KILL_DRIVER, str(source), str(target), step, mode],
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == -9, proc.stderr  # killed where asked, not before
-    if mode == "exchange" or step != "old-aside":  # readers never see a gap
-        assert mc_engine.open_run(target).attrs["seed"] in (3, 99)
-    with pytest.raises(RunError, match="already exists"):  # the next writer recovers first
-        write_run(ds, target, priors)
-    seed = mc_engine.open_run(target).attrs["seed"]
-    assert seed == (99 if step in ("published", "removing-old") else 3), (mode, step, seed)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["source", "target"], "no debris after recovery"
+    cases = []
+    for mode, step in STEPS:
+        (tmp_path / mode / step).mkdir(parents=True)
+        cases.append((mode, step, str(write_run(ds, tmp_path / mode / step / "target", priors))))  # old: seed 3
+    proc = subprocess.run([sys.executable, "-c", KILL_DRIVER, str(source), json.dumps(cases)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout.strip().splitlines()[-1])
+    for mode, step, target in cases:
+        target = Path(target)
+        assert os.WIFSIGNALED(status[str(target)]) and os.WTERMSIG(status[str(target)]) == 9, (mode, step)
+        if mode == "exchange" or step != "old-aside":  # readers never see a gap
+            assert mc_engine.open_run(target).attrs["seed"] in (3, 99), (mode, step)
+        with pytest.raises(RunError, match="already exists"):  # the next writer recovers first
+            write_run(ds, target, priors)
+        seed = mc_engine.open_run(target).attrs["seed"]
+        assert seed == (99 if step in ("published", "removing-old") else 3), (mode, step, seed)
+        assert sorted(p.name for p in target.parent.iterdir()) == ["target"], ("debris", mode, step)
 
 
 def test_overwrite_replaces_only_a_run_folder(small, tmp_path):
