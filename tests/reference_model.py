@@ -214,7 +214,7 @@ def simulate_reference(
         "fleet0", "fleet_growth0", "fleet_growth_inf", "fleet_growth_decay", "gpu_price0", "useful_life",
         "contract_share0", "contract_tau", "new_contract_share", "contract_price", "spot_price0",
         "power_cost", "gpu_opex", "opex0", "opex_growth", "debt_share", "max_leverage", "covenant_quarters",
-        "refinance_headroom")}  # fmt: skip
+        "refinance_headroom", "capex_committed")}  # fmt: skip
 
     # ---- hyperscaler parameters, (n, hyperscalers)
     hyp = {k: p.company(k, hi) for k in (
@@ -260,6 +260,7 @@ def simulate_reference(
     power_book = zeros.copy()  # power cost of the installed fleet, k GPU x USD/hr, by vintage
     power_book[:, ni] = neo["fleet0"] * (neo["power_cost"] + neo["gpu_opex"])
     breach = zeros.copy()
+    ebitda_ltm = zeros.copy()  # neoclouds: trailing EBITDA, annual
     ln_core = zeros.copy()
     g_train = np.zeros((n, len(li)))  # Gt_t, cumulative log growth of the training plan
     g_capex = np.zeros((n, len(hi)))  # Gx_t, cumulative log growth of the capex plan
@@ -392,7 +393,8 @@ def simulate_reference(
         capex_star = plan * gpu_price / 1000
         equity_need = (1 - neo["debt_share"]) * capex_star
         # SPEC: with nothing to pay from equity (need 0) the plan goes ahead iff cash_{t-1} >= 0.
-        scale = np.clip(_ratio(cash[:, ni], equity_need, np.where(cash[:, ni] >= 0, 1.0, 0.0)), 0, 1)
+        afford = np.clip(_ratio(cash[:, ni], equity_need, np.where(cash[:, ni] >= 0, 1.0, 0.0)), 0, 1)
+        scale = neo["capex_committed"] + (1 - neo["capex_committed"]) * afford  # committed share bought regardless
         new_gpus = plan * scale
         capex_neo = capex_star * scale
         draw = neo["debt_share"] * capex_neo
@@ -441,7 +443,10 @@ def simulate_reference(
         revenue_new[:, ni] = rev_neo
         gm_new[:, ni] = _margin(rev_neo, power)
         # covenant: debt above max_leverage x 4 EBITDA is first prepaid from cash beyond one quarter of costs
-        limit = neo["max_leverage"] * 4 * np.maximum(ebitda, 0.0)
+        # trailing EBITDA: 4 ebitda_1 in quarter 1, then ltm' = ltm + (4 ebitda - ltm) / 4
+        ebitda_ltm_new = ebitda_ltm.copy()
+        ebitda_ltm_new[:, ni] = 4 * ebitda if t == 1 else ebitda_ltm[:, ni] + (4 * ebitda - ebitda_ltm[:, ni]) / 4
+        limit = neo["max_leverage"] * np.maximum(ebitda_ltm_new[:, ni], 0.0)
         spare = np.maximum(cash[:, ni] - repaid[:, ni] - burn_new[:, ni] - (power + opex_neo), 0.0)
         cure = np.zeros((n, c))
         cure[:, ni] = np.minimum(np.maximum(debt_new[:, ni] - limit, 0.0), spare)
@@ -469,9 +474,9 @@ def simulate_reference(
         revenue_new[:, hi] = rev_hyp
         gm_new[:, hi] = _margin(rev_hyp, serve_hyp)
 
-        # ---- 4. funding, exits and ruin (runway counts principal repaid with the burn)
+        # ---- 4. funding, exits and ruin (runway counts the principal falling due with the burn)
         cash_flow = cash - burn_new - repaid - cure
-        outflow = burn_new + repaid
+        outflow = burn_new + due  # liquidity cover: burn plus principal falling due, refinanced or not
         positive_burn = outflow > 0
         runway_pre = np.where(positive_burn, _ratio(cash_flow + credit_line, outflow, RUNWAY_CAP), RUNWAY_CAP)
         gq_new = 0.5 * gq + 0.5 * np.log(np.maximum(revenue_new, EPS) / np.maximum(rev_prev, EPS))
@@ -528,6 +533,7 @@ def simulate_reference(
         fleet, contracted, book = upd(fleet_new, fleet), upd(contracted_new, contracted), upd(book_new, book)
         power_book = upd(power_book_new, power_book)
         breach = upd(breach_new, breach)
+        ebitda_ltm = upd(ebitda_ltm_new, ebitda_ltm)
 
         market = {"H": H, "E": E, "R": R, "C": C, "P": P, "G": G, "D": D, "U": U, "S": D * P, "K": K,
                   "regime": regime}

@@ -83,6 +83,7 @@ def hand_tree() -> dict[str, Any]:
         "contract_tau": 3.0, "new_contract_share": 0.6, "contract_price": 2.2, "spot_price0": 1.8,
         "power_cost": 0.25, "opex0": 1.0, "opex_growth": 0.1, "debt_share": 0.7, "max_leverage": 3.4,
         "covenant_quarters": 2.0, "gpu_opex": 0.1, "refinance_headroom": 100.0, "rescue_capacity": 1000.0,
+        "capex_committed": 0.3,
         "acquire_runway_q": 1.0,
     })  # fmt: skip
     tree["companies"]["ahyper"].update({
@@ -137,14 +138,14 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         return math.log(p / (1 - p))
 
     def fund(co: dict[str, Any], st: dict[str, float], burn: float, repaid: float, rev: float,
-             covenant_breached: bool, breached: bool = False, cure: float = 0.0) -> dict[str, Any]:
+             covenant_breached: bool, breached: bool = False, cure: float = 0.0, due: float = 0.0) -> dict[str, Any]:
         """Section 4 for one company, zero shocks (u = 0.5, z_round = 0); credit_line = 0; not a bond issuer.
 
-        Runway counts principal repaid with the burn; inside the minimum gap the odds scale with the share of
+        Runway counts the principal falling due (refinanced or not) with the burn; inside the minimum gap the odds scale with the share of
         the gap passed; the acquisition hazard is acquire_prob exp(-runway / acquire_runway_q).
         """
         cash1 = st["cash"] - burn - repaid - cure
-        outflow = burn + repaid
+        outflow = burn + due
         run1 = cash1 / outflow if outflow > 0 else cap
         gq = 0.5 * st["gq"] + 0.5 * math.log(max(rev, 1e-9) / max(st["rev_prev"], 1e-9))
         attempt = run1 < co["raise_trigger_q"] or breached
@@ -196,7 +197,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
     neo_st = {"cash": neo["cash0"], "gq": 0.0, "rev_prev": neo_rev0, "age": neo["last_round_age0"],
               "v_last": neo["valuation0"], "rounds": 0, "raised": 0.0, "down_rounds": 0, "status": 0.0,
               "runway": cap}
-    neo_debt, breach, client_share = neo["debt0"], 0, 0.0
+    neo_debt, breach, client_share, ltm = neo["debt0"], 0, 0.0, 0.0
 
     out = []
     for t in range(1, quarters + 1):
@@ -230,7 +231,8 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
 
         # lab: debt, then revenue and compute
         interest = lab_debt * (rate_common + lab["rate_spread"]) * dt
-        repaid = 0.0 if refinanced else lab_debt * dt / lab["tenor"]
+        lab_due = lab_debt * dt / lab["tenor"]
+        repaid = 0.0 if refinanced else lab_due
         lab_debt -= repaid
         ln_s += lab["share_drift"] * dt
         # share of market spend: the lab's weight against the hyperscaler's and the rest of the market
@@ -258,18 +260,20 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         base = max(need, commit)
         lab_burn = base + opex + interest - rev
         lab_gm = (rev - serve) / rev
-        lab_st = fund(lab, lab_st, lab_burn, repaid, rev, covenant_breached=False)
+        lab_st = fund(lab, lab_st, lab_burn, repaid, rev, covenant_breached=False, due=lab_due)
 
         # neocloud: debt, fleet, revenue with the lab's payment, covenant
         n_interest = neo_debt * (rate_common + neo["rate_spread"]) * dt
-        n_repaid = 0.0 if refinanced else neo_debt * dt / neo["tenor"]
+        n_due = neo_debt * dt / neo["tenor"]
+        n_repaid = 0.0 if refinanced else n_due
         neo_debt -= n_repaid
         life = neo["useful_life"]
         g_fleet = neo["fleet_growth_inf"] + (neo["fleet_growth0"] - neo["fleet_growth_inf"]) * math.exp(
             -neo["fleet_growth_decay"] * (t - 1) * dt)
         plan = fleet * (math.exp(g_fleet * dt) - 1 + dt / life)
         capex_star = plan * neo["gpu_price0"] * H / 1000
-        scale = min(max(neo_st["cash"] / ((1 - neo["debt_share"]) * capex_star), 0.0), 1.0)
+        afford = min(max(neo_st["cash"] / ((1 - neo["debt_share"]) * capex_star), 0.0), 1.0)
+        scale = neo["capex_committed"] + (1 - neo["capex_committed"]) * afford
         new = plan * scale
         capex = capex_star * scale
         draw = neo["debt_share"] * capex
@@ -289,7 +293,8 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         n_burn = power + n_opex + n_interest + capex - draw - n_rev
         neo_debt += draw
         # covenant: debt above the limit is first prepaid from cash beyond one quarter of costs (the cure)
-        limit = neo["max_leverage"] * 4 * max(ebitda, 0.0)
+        ltm = 4 * ebitda if t == 1 else ltm + (4 * ebitda - ltm) / 4  # trailing EBITDA
+        limit = neo["max_leverage"] * max(ltm, 0.0)
         spare = max(neo_st["cash"] - n_repaid - n_burn - (power + n_opex), 0.0)
         cure = min(max(neo_debt - limit, 0.0), spare)
         neo_debt -= cure
@@ -297,7 +302,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         breached = neo_debt > limit
         breach = breach + 1 if breached else 0
         neo_st = fund(neo, neo_st, n_burn, n_repaid, n_rev, covenant_breached=breach >= neo["covenant_quarters"],
-                      breached=breached, cure=cure)
+                      breached=breached, cure=cure, due=n_due)
 
         out.append({
             "H": H, "C": C, "P": P, "G": G, "D": D, "U": U,
@@ -349,9 +354,10 @@ def test_lab_and_neocloud_match_hand_arithmetic(tmp_path):
     assert hand[0]["lab_commit"] == hand[1]["lab_commit"] < hand[2]["lab_commit"] < hand[5]["lab_commit"]
     assert [q["lab_cut"] for q in hand] == [False] * 4 + [True, False]  # runway_4 < 10: training cut in 5
     assert all(q["lab_gm"] > 0 for q in hand)  # so the price premium stays 0 (repricing targets negative margins)
-    # covenant: quarter 1 is cured in part from cash, the breach prompts a cure round, quarter 2 cures the rest
-    assert 0 < hand[0]["neo_cure"] and hand[1]["neo_cure"] > 0 and hand[2]["neo_cure"] == 0
-    assert [q["neo_breach"] for q in hand[:3]] == [1, 0, 0]
+    # covenant: quarter 1 is cured in part from cash and the breach prompts a cure round; quarters 2-3 cure
+    # from cash (trailing EBITDA lags) with no breach left
+    assert 0 < hand[0]["neo_cure"] and hand[1]["neo_cure"] > 0 and hand[2]["neo_cure"] > 0 == hand[3]["neo_cure"]
+    assert [q["neo_breach"] for q in hand[:4]] == [1, 0, 0, 0]
     assert hand[0]["neo_rounds"] == 1 and hand[0]["neo_scale"] == 1
 
     for t, q in enumerate(hand):

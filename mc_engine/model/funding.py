@@ -52,8 +52,10 @@ CAUSES: tuple[str, ...] = ("cash", "covenant", "maturity", "acquisition")
 
 def debt_service(f: dict[str, jax.Array], c: dict[str, jax.Array], debt: jax.Array, regime: jax.Array,
                  u_refinance: jax.Array, bond: jax.Array, bond_access: jax.Array,
-                 cap: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Interest, principal repaid from cash, and debt after repayment (docs/model.md 3.1); (paths, companies).
+                 cap: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Interest, principal due, principal repaid from cash, and debt after repayment (docs/model.md 3.1).
+
+    All (paths, companies).
 
     ``bond`` (1, companies) marks investment-grade issuers (hyperscalers): their maturities are refinanced with
     their own ``bond_access`` (paths, companies) whatever the equity regime; a winter still widens the spread.
@@ -67,13 +69,13 @@ def debt_service(f: dict[str, jax.Array], c: dict[str, jax.Array], debt: jax.Arr
     kept = debt - due
     rolled = jnp.where(refinanced, jnp.clip(cap - kept, 0.0, due), 0.0)
     repaid = due - rolled
-    return interest, repaid, kept + rolled
+    return interest, due, repaid, kept + rolled
 
 
 def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array, cash: jax.Array,
          burn: jax.Array, revenue: jax.Array, credit_line: jax.Array, covenant_breached: jax.Array,
-         covenant_default: jax.Array, repaid: jax.Array, bond: jax.Array, bond_access: jax.Array, u: jax.Array,
-         z_round: jax.Array) -> dict[str, jax.Array]:
+         covenant_default: jax.Array, due: jax.Array, repaid: jax.Array, bond: jax.Array, bond_access: jax.Array,
+         u: jax.Array, z_round: jax.Array) -> dict[str, jax.Array]:
     """Rounds, rescue, acquisition and default (docs/model.md section 4), for every company.
 
     Args:
@@ -84,14 +86,16 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
         credit_line: undrawn credit usable before failure (0 except hyperscalers).
         covenant_breached: the covenant is breached this quarter (a cure round is tried).
         covenant_default: a breach left uncured for the covenant's quarters (neoclouds).
+        due: principal falling due this quarter, refinanced or not (debt service counted in the runway).
         repaid: principal repaid from cash this quarter (a maturity not refinanced).
         bond: (1, companies) investment-grade issuers (hyperscalers): a round is a bond issue that succeeds
             with ``bond_access`` whatever the equity regime, and they are never acquired.
         u: uniforms (paths, companies, 3): raise, rescue, acquisition.
         z_round: normals for the round size (paths, companies).
     """
-    # Runway counts principal repaid from cash with the burn: a maturity wall shortens it like burn does.
-    outflow = burn + repaid
+    # Runway is liquidity over burn plus the principal falling due (refinanced or not), the liquidity cover a
+    # credit analyst reads: a maturity wall shortens it, and a round is tried before the wall.
+    outflow = burn + due
     positive_burn = outflow > 0
     safe_burn = jnp.where(positive_burn, outflow, 1.0)
     runway_pre = jnp.where(positive_burn, (cash + credit_line) / safe_burn, RUNWAY_CAP)

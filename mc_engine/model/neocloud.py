@@ -29,6 +29,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("opex0", "USD bn/yr", "nonneg", "annualised fixed operating expense at as_of (corporate overhead)"),
     ParamSpec("opex_growth", "1/yr", "real", "annual log growth of fixed opex"),
     ParamSpec("debt_share", "1", "prob", "lev: share of GPU purchases financed by new debt"),
+    ParamSpec("capex_committed", "1", "prob", "share of the purchase plan under firm orders and leases, bought whatever "
+              "the cash; the rest is cut when cash cannot pay its equity share"),
     ParamSpec("refinance_headroom", "1", "nonneg", "GPU-backed lenders refinance maturities only while debt stays under "
               "this multiple of debt0, scaled by the fleet's replacement value (fleet x H) relative to as_of"),
     ParamSpec("max_leverage", "1", "positive", "covenant: debt / annualised EBITDA above this, after a cure from "
@@ -75,8 +77,10 @@ def flows(p: dict[str, jax.Array], fleet: jax.Array, fleet_c: jax.Array, book: j
     capex_plan = plan * p["gpu_price0"] * h / 1000
     equity = (1 - p["debt_share"]) * capex_plan
     # With nothing to pay from equity, the plan goes ahead iff cash is not negative (cash / 0 = +-inf).
-    scale = jnp.where(equity > 0, jnp.clip(cash / jnp.where(equity > 0, equity, 1.0), 0.0, 1.0),
-                      (cash >= 0).astype(cash.dtype))
+    # The committed share of the plan is bought whatever the cash (firm orders, data-centre leases).
+    afford = jnp.where(equity > 0, jnp.clip(cash / jnp.where(equity > 0, equity, 1.0), 0.0, 1.0),
+                       (cash >= 0).astype(cash.dtype))
+    scale = p["capex_committed"] + (1 - p["capex_committed"]) * afford
     new = plan * scale
     capex = capex_plan * scale
     roll = jnp.exp(-DT / p["contract_tau"]) * (1 - DT / life)
@@ -93,11 +97,14 @@ def flows(p: dict[str, jax.Array], fleet: jax.Array, fleet_c: jax.Array, book: j
 
 
 def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array, interest: jax.Array,
-           debt: jax.Array, cash: jax.Array, breach: jax.Array) -> dict[str, jax.Array]:
+           debt: jax.Array, cash: jax.Array, breach: jax.Array, ebitda_ltm: jax.Array,
+           t: jax.Array) -> dict[str, jax.Array]:
     """Burn, margin and covenant once revenue is known (docs/model.md 3.4).
 
     ``debt`` is after this quarter's draw and repayment, ``cash`` the cash after repayment, before this
-    quarter's flows. The covenant limit is ``max_leverage`` times annualised EBITDA (0 when EBITDA <= 0). Debt
+    quarter's flows. The covenant limit is ``max_leverage`` times trailing EBITDA (0 when it is <= 0): the
+    last four quarters' EBITDA, carried as ``ebitda_ltm' = ebitda_ltm + (4 ebitda - ebitda_ltm) / 4`` from
+    ``4 ebitda_1`` in quarter 1 (covenants test last-twelve-months EBITDA). Debt
     above it is first cured from cash: the company prepays it from cash beyond a buffer of one quarter of
     running costs and overhead (``cure``, paid like a repayment). Debt still above the limit is a breach,
     which triggers a cure round (funding); only a breach standing for ``covenant_quarters`` quarters in a
@@ -107,11 +114,12 @@ def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array,
     running = f["power"]
     ebitda = revenue - running - f["opex"]
     burn = running + f["opex"] + interest + f["capex"] - f["draw"] - revenue
-    limit = p["max_leverage"] * 4 * jnp.maximum(ebitda, 0.0)
+    ltm = jnp.where(t == 1, 4 * ebitda, ebitda_ltm + (4 * ebitda - ebitda_ltm) / 4)
+    limit = p["max_leverage"] * jnp.maximum(ltm, 0.0)
     spare = jnp.maximum(cash - burn - (running + f["opex"]), 0.0)
     cure = jnp.minimum(jnp.maximum(debt - limit, 0.0), spare)
     breached = debt - cure > limit
     breach = jnp.where(breached, breach + 1, 0.0)
     gross_margin = jnp.clip((revenue - running) / jnp.maximum(revenue, EPS), -5.0, 1.0)
-    return {"burn": burn, "cure": cure, "breach": breach, "breached": breached,
+    return {"burn": burn, "cure": cure, "breach": breach, "breached": breached, "ebitda_ltm": ltm,
             "covenant_default": breach >= p["covenant_quarters"], "gross_margin": gross_margin}

@@ -73,6 +73,7 @@ class CompanyState(NamedTuple):
     cumburn: jax.Array
     base_last: jax.Array  # labs: last payment owed to hosts
     breach: jax.Array  # neoclouds: consecutive covenant breaches
+    ebitda_ltm: jax.Array  # neoclouds: trailing four-quarter EBITDA (smoothed), USD bn
     host_share: jax.Array  # hosts: share c_j of own revenue the modelled clients account for
     ln_s: jax.Array  # labs, hyperscalers: log market share
     premium: jax.Array  # labs, hyperscalers: log price premium over the market

@@ -45,7 +45,7 @@ def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], u: ja
     company = CompanyState(
         cash=c["cash0"], debt=c["debt0"], status=jnp.zeros((n, width), jnp.int32),
         cause=jnp.zeros((n, width), jnp.int32), rounds=zeros, rescues=zeros, rescued=zeros, down_rounds=zeros, raised=zeros, v_last=c["valuation0"], age=c["last_round_age0"],
-        gq=zeros, rev_prev=rev0, runway=ones * RUNWAY_CAP, cumburn=zeros, base_last=zeros, breach=zeros,
+        gq=zeros, rev_prev=rev0, runway=ones * RUNWAY_CAP, cumburn=zeros, base_last=zeros, breach=zeros, ebitda_ltm=zeros,
         host_share=zeros, ln_s=zeros, premium=zeros, ln_f=zeros, fleet=fleet, fleet_c=fleet_c, book=book,
         power_book=power_book,
     )
@@ -92,13 +92,13 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
     if "neocloud" in p:
         sl = layout.slice_of("neocloud")
         cap = cap.at[:, sl].set(neocloud.debt_cap(p["neocloud"], p["company"]["debt0"][:, sl], s.fleet[:, sl], mk["H"]))
-    interest, repaid, debt = funding.debt_service(p["funding"], p["company"], s.debt, k, u_ref, bond, bond_access,
+    interest, due, repaid, debt = funding.debt_service(p["funding"], p["company"], s.debt, k, u_ref, bond, bond_access,
                                                   cap)
     revenue, burn, margin, base = zeros, zeros, zeros, zeros
     ln_s, ln_f, fleet, fleet_c, book, breach = s.ln_s, s.ln_f, s.fleet, s.fleet_c, s.book, s.breach
-    power_book, premium = s.power_book, s.premium
+    power_book, premium, ebitda_ltm = s.power_book, s.premium, s.ebitda_ltm
     elasticity = p["market"]["provider_elasticity"]
-    covenant, breached, cure, own, rho = zeros.astype(bool), zeros.astype(bool), zeros, zeros, zeros
+    covenant, breached, cure, own, rho, capex = zeros.astype(bool), zeros.astype(bool), zeros, zeros, zeros, zeros
     w = consts["counterparty"]
 
     # Shares of market spend (docs/model.md 3.0): labs and hyperscalers, normalised together.
@@ -132,6 +132,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         fleet, fleet_c, book = (x.at[:, sl].set(f[n]) for x, n in ((fleet, "fleet"), (fleet_c, "fleet_c"), (book, "book")))
         power_book = power_book.at[:, sl].set(f["power_book"])
         debt = debt.at[:, sl].add(f["draw"])
+        capex = capex.at[:, sl].set(f["capex"])
         own, rho = own.at[:, sl].set(f["own"]), rho.at[:, sl].set(f["rho"])
     if "hyperscaler" in p:
         sl = layout.slice_of("hyperscaler")
@@ -146,7 +147,8 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
     if "neocloud" in p:
         sl = layout.slice_of("neocloud")
         g = neocloud.settle(p["neocloud"], f, host_revenue[:, sl], interest[:, sl], debt[:, sl], s.cash[:, sl] - repaid[:, sl],
-                            s.breach[:, sl])
+                            s.breach[:, sl], s.ebitda_ltm[:, sl], t)
+        ebitda_ltm = ebitda_ltm.at[:, sl].set(g["ebitda_ltm"])
         revenue, burn = revenue.at[:, sl].set(host_revenue[:, sl]), burn.at[:, sl].set(g["burn"])
         margin, breach = margin.at[:, sl].set(g["gross_margin"]), breach.at[:, sl].set(g["breach"])
         covenant = covenant.at[:, sl].set(g["covenant_default"])
@@ -159,16 +161,17 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
                                credit[:, sl])
         revenue, burn = revenue.at[:, sl].set(host_revenue[:, sl]), burn.at[:, sl].set(g["burn"])
         margin = margin.at[:, sl].set(g["gross_margin"])
+        capex = capex.at[:, sl].set(g["capex"])
 
     cash = s.cash - burn - repaid - cure
-    fund = funding.step(p["funding"], p["company"], s, k, cash, burn, revenue, credit, breached, covenant, repaid,
-                        bond, bond_access, u_fund, z_round)
+    fund = funding.step(p["funding"], p["company"], s, k, cash, burn, revenue, credit, breached, covenant, due,
+                        repaid, bond, bond_access, u_fund, z_round)
     new = CompanyState(
         cash=fund["cash"], debt=debt, status=fund["status"], cause=fund["cause"], rounds=fund["rounds"],
         rescues=fund["rescues"], rescued=fund["rescued"],
         down_rounds=fund["down_rounds"], raised=fund["raised"], v_last=fund["v_last"], age=fund["age"],
         gq=fund["gq"], rev_prev=revenue, runway=fund["runway"], cumburn=s.cumburn + burn, base_last=base,
-        breach=breach, host_share=host_share, ln_s=ln_s, premium=premium, ln_f=ln_f, fleet=fleet, fleet_c=fleet_c, book=book,
+        breach=breach, ebitda_ltm=ebitda_ltm, host_share=host_share, ln_s=ln_s, premium=premium, ln_f=ln_f, fleet=fleet, fleet_c=fleet_c, book=book,
         power_book=power_book,
     )
     # Companies that left before this quarter keep their state (host_share is path-wide and always updates).
@@ -180,6 +183,6 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         "cash": keep.cash, "burn": jnp.where(alive, burn, 0.0), "revenue": jnp.where(alive, revenue, 0.0),
         "gross_margin": jnp.where(alive, margin, 0.0), "runway": keep.runway, "debt": keep.debt,
         "status": keep.status, "cause": keep.cause, "rounds": keep.rounds, "raised": keep.raised, "down_rounds": keep.down_rounds,
-        "cumburn": keep.cumburn,
+        "cumburn": keep.cumburn, "capex": jnp.where(alive, capex, 0.0),
     }
     return State(mstate, keep), obs
