@@ -170,6 +170,7 @@ def simulate_reference(
     trend = {nm: tuple(p.market(f"{nm}{sfx}") for sfx in ("_inf", "_speed", "_rate_vol")) for nm in trend_names}
     s_h, s_a, s_r = p.market("hardware_vol"), p.market("algo_vol"), p.market("reasoning_vol")
     pass_through, war, s_p = p.market("price_pass_through"), p.per_regime("market.price_war"), p.market("price_vol")
+    price_floor, floor_speed = p.market("price_floor"), p.market("price_floor_speed")
     markup, k_m, s_g = p.per_regime("market.rent_markup"), p.market("rent_markup_speed"), p.market("rental_vol")
     g_0, g_inf, lam = p.market("demand_growth0"), p.market("demand_growth_inf"), p.market("demand_growth_decay")
     shift, elast, s_d = p.per_regime("market.demand_shift"), p.market("price_elasticity"), p.market("demand_vol")
@@ -205,7 +206,7 @@ def simulate_reference(
     # ---- lab parameters, (n, labs)
     lab = {k: p.company(k, li) for k in (
         "revenue0", "compute_margin0", "share_drift", "share_vol", "training0", "training_growth0",
-        "training_growth_inf", "training_growth_decay", "training_cut", "cut_runway_q", "opex0",
+        "training_growth_inf", "training_growth_decay", "training_cut", "cut_runway_q", "opex0", "training_revenue_cap",
         "opex_growth", "commitment_realisation", "commitment_renewal", "reprice_speed", "reprice_max")}  # fmt: skip
     schedules = [priors.schedules[f"companies.{ids[i]}.commitments"] for i in li]
 
@@ -291,7 +292,8 @@ def simulate_reference(
         ln_e_new = ln_e - a * DT + s_a * sqdt * shock.normal((n,))
         ln_r_new = ln_r + r * DT + s_r * sqdt * shock.normal((n,))
         ln_c_new = ln_h_new + ln_e_new + ln_r_new
-        d_ln_p = (pass_through * (ln_c_new - ln_c) - (w_drift + _pick(war, k)) * DT
+        below = np.maximum(price_floor - (ln_p - ln_c), 0.0)  # price under the floor relative to cost
+        d_ln_p = (pass_through * (ln_c_new - ln_c) - (w_drift + _pick(war, k)) * DT + floor_speed * DT * below
                   + s_p * sqdt * shock.normal((n,)))
         ln_p_new = ln_p + d_ln_p
         ln_m = ln_m + k_m * DT * (_pick(markup, k) - ln_m) + s_g * sqdt * shock.normal((n,))
@@ -356,7 +358,8 @@ def simulate_reference(
         g_train = g_train + _growth_path(lab["training_growth0"], lab["training_growth_inf"],
                                          lab["training_growth_decay"], t) * DT
         train_plan = lab["training0"] / 4 * np.exp(g_train)
-        train = train_plan * np.where(runway[:, li] < lab["cut_runway_q"], lab["training_cut"], 1.0)
+        train = (np.minimum(train_plan, lab["training_revenue_cap"] * rev_lab)
+                 * np.where(runway[:, li] < lab["cut_runway_q"], lab["training_cut"], 1.0))
         opex_lab = lab["opex0"] / 4 * np.exp(lab["opex_growth"] * tau)
         # commitments: linear between year centres; after the schedule, commitment_renewal x its last year
         x_year = max((t - 0.5) / 4 - 0.5, 0.0)

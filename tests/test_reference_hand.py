@@ -40,7 +40,7 @@ V2_MARKET_POINTS: dict[str, Any] = {
     "rent_markup": {"boom": 0.1, "normal": -0.05, "winter": -0.4}, "rent_markup_speed": 1.0,
     "spend_ceiling": 3.0, "modelled_share": 0.5,
     "capacity_growth0": 0.8, "capacity_growth_inf": 0.3, "capacity_growth_decay": 0.5, "capacity_response": 0.5,
-    "utilisation_gap": 0.5, "provider_elasticity": 1.1,
+    "utilisation_gap": 0.5, "provider_elasticity": 1.1, "price_floor": 0.1, "price_floor_speed": 2.0,
 }  # fmt: skip
 """Model v2 market inputs (trend rates, rent markup, spend ceiling, shares, capacity) as point values."""
 
@@ -72,7 +72,7 @@ def hand_tree() -> dict[str, Any]:
         "training_growth_decay": 0.5, "training_cut": 0.6, "cut_runway_q": 10.0, "opex0": 8.0,
         "opex_growth": 0.3, "commitments": [70.0, 120.0], "commitment_realisation": 0.9,
         "commitment_renewal": 0.5, "reprice_speed": 1.0, "reprice_max": 0.5, "rescue_capacity": 1000.0,
-        "acquire_runway_q": 1.0,
+        "acquire_runway_q": 1.0, "training_revenue_cap": 1.5,
     })  # fmt: skip
     tree["companies"]["acloud"].update({
         "cash0": 1.3, "debt0": 12.0, "rate_spread": 0.05, "tenor": 5.0, "raise_trigger_q": 4.0,
@@ -209,7 +209,9 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         ln_e = ln_e - rates["algo_gain"] * dt
         ln_r = ln_r + rates["reasoning_growth"] * dt
         ln_c = ln_h + ln_e + ln_r
-        d_ln_p = m["price_pass_through"] * (ln_c - ln_c_old) - (rates["price_war_drift"] + m["price_war"]["normal"]) * dt
+        below = max(m["price_floor"] - (ln_p - ln_c_old), 0.0)
+        d_ln_p = (m["price_pass_through"] * (ln_c - ln_c_old) - (rates["price_war_drift"] + m["price_war"]["normal"]) * dt
+                  + m["price_floor_speed"] * dt * below)
         ln_p = ln_p + d_ln_p
         ln_m = ln_m + m["rent_markup_speed"] * dt * (m["rent_markup"]["normal"] - ln_m)
         g = m["demand_growth_inf"] + (m["demand_growth0"] - m["demand_growth_inf"]) * math.exp(
@@ -244,7 +246,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
                     * math.exp(-lab["training_growth_decay"] * (t - 1) * dt)) * dt
         plan_training = lab["training0"] / 4 * math.exp(g_train)
         cut = lab_st["runway"] < lab["cut_runway_q"]
-        train = plan_training * (lab["training_cut"] if cut else 1.0)
+        train = min(plan_training, lab["training_revenue_cap"] * rev) * (lab["training_cut"] if cut else 1.0)
         opex = lab["opex0"] / 4 * math.exp(lab["opex_growth"] * tau)
         # commitments: linear between year centres, then commitment_renewal x the last year
         sched = lab["commitments"]
