@@ -487,7 +487,8 @@ def report(
         if previous is not None and against is not None:
             raise OptionError("give either --previous (last quarter's run) or --against (a run to compare with), "
                               "not both")
-        # RUN may be a sweep folder (its points are compared); --previous and --against take run folders
+        read_manifest(run)  # a finished run or sweep folder (a sweep's points are compared), else exit 2
+        # --previous and --against take run folders
         for folder in (*([previous] if previous is not None else []), *([against] if against is not None else [])):
             if read_manifest(folder).get("kind", "run") != "run":
                 raise OptionError(f"{folder} is a sweep folder; --previous and --against take a run folder "

@@ -172,8 +172,9 @@ def test_rerun_and_report_refuse_folders_that_are_not_runs(stubbed, tree, tmp_pa
     swept.mkdir()
     (swept / "manifest.json").write_text(json.dumps({"schema_version": 1, "status": "complete", "kind": "sweep",
                                                      "files": {}}))
-    for command in ("rerun", "report"):
-        assert_refused(invoke(command, swept), "is a sweep folder")
+    assert_refused(invoke("rerun", swept), "is a sweep folder")
+    assert isinstance(invoke("report", swept).exception, Reached), "a sweep folder is reported (its points compared)"
+    assert_refused(invoke("report", tree["run"], "--against", swept), "is a sweep folder")
     corrupt = tmp_path / "corrupt"
     shutil.copytree(tree["run"], corrupt)
     for text in ("{", "[]", '{"status": "complete", "schema_version": 1, "files": {"/etc/passwd": "x"}}',

@@ -167,7 +167,7 @@ def compare(stored: xr.Dataset, rerun: xr.Dataset, tolerance: float = 4.0) -> Co
     diffs: list[VariableDiff] = []
     identical = True
     for name in stored.coords:
-        if name not in rerun.coords or not np.array_equal(stored[name].values, rerun[name].values):
+        if name not in rerun.coords or not _same(stored[name].values, rerun[name].values):
             identical = False
             diffs.append(VariableDiff(str(name), math.inf, None, {}, "coordinate differs or is missing"))
     se = standard_errors(stored)
@@ -282,3 +282,11 @@ def rerun(folder: str | Path, *, out: str | Path | None = None, tolerance: float
     with tempfile.TemporaryDirectory(prefix="mc-engine-rerun-") as scratch:
         written = write_run(ds, Path(scratch) / "rerun", priors)
         return compare(stored, open_run(written), tolerance), None
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal arrays, NaN equal to NaN where the values are numbers (a coordinate such as ``cds_bp`` has NaN)."""
+    try:
+        return bool(np.array_equal(a, b, equal_nan=True))
+    except TypeError:  # strings, dates: no NaN to speak of
+        return bool(np.array_equal(a, b))
