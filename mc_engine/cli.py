@@ -292,6 +292,16 @@ def report(
         stdout.print(f"[green]wrote[/] {files.html}, {files.pdf} and {files.data}")
 
 
+def _exit_causes(ds, company: str) -> str:  # noqa: ANN001
+    """Exits by the horizon by cause, largest first, e.g. ``covenant 3.9% · maturity 3.4% · acquisition 1.2%``."""
+    if "exit_prob" not in ds:
+        return "-"
+    last = ds.exit_prob.sel(company=company).isel(quarter=-1)
+    parts = sorted(((float(last.sel(cause=k)), str(k)) for k in ds.cause.values), reverse=True)
+    shown = [f"{name} {p:.1%}" for p, name in parts if p >= 0.0005]
+    return " · ".join(shown) if shown else "none"
+
+
 def _summary(ds) -> None:  # noqa: ANN001
     """Survival at 4, 8 and the last quarter with +-SE, and median runway, per company."""
     horizon = ds.sizes["quarter"]
@@ -302,6 +312,7 @@ def _summary(ds) -> None:  # noqa: ANN001
     for q in dict.fromkeys(marks):
         table.add_column(f"survival {q}q", justify="right")
     table.add_column("median runway 4q", justify="right")
+    table.add_column(f"why it left by {horizon}q", justify="left")
     for c in ds.company.values:
         row = [str(c), str(ds.kind.sel(company=c).values)]
         for q in dict.fromkeys(marks):
@@ -310,6 +321,7 @@ def _summary(ds) -> None:  # noqa: ANN001
             row.append(f"{p:.1%} ± {se:.1%}")
         runway = ds.runway_quarters.sel(company=c, quantile=0.5).isel(quarter=min(3, horizon - 1))
         row.append("-" if not bool(np.isfinite(runway)) else ("100+ q" if float(runway) >= 100 else f"{float(runway):.1f} q"))
+        row.append(_exit_causes(ds, c))
         table.add_row(*row)
     stdout.print(table)
 

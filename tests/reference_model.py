@@ -12,6 +12,7 @@ Readings of the specification where it leaves a choice are marked ``SPEC:``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,11 +33,12 @@ GM_LO, GM_HI = -5.0, 1.0
 """Clip of gross margins."""
 
 STATUS_ALIVE, STATUS_DEFAULTED, STATUS_ACQUIRED = 0, 1, 2
+CAUSE_CASH, CAUSE_COVENANT, CAUSE_MATURITY, CAUSE_ACQUISITION = 1, 2, 3, 4
 
 MARKET_KEYS: tuple[str, ...] = ("H", "E", "R", "C", "P", "G", "D", "U", "S", "K", "regime")
 """Market variables of a trace, each shape (T, n)."""
 COMPANY_KEYS: tuple[str, ...] = (
-    "cash", "debt", "burn", "revenue", "gross_margin", "runway", "status",
+    "cash", "debt", "burn", "revenue", "gross_margin", "runway", "status", "cause",
     "rounds", "raised", "down_rounds", "cumburn",
 )  # fmt: skip
 """Company variables of a trace, each shape (T, n, c) in ``priors.companies`` order."""
@@ -191,27 +193,35 @@ def simulate_reference(
     raise_trigger, min_gap, target_runway = common("raise_trigger_q"), common("min_gap_q"), common("target_runway_q")
     round_sigma, raise_odds, revenue_multiple = common("round_size_sigma"), common("raise_odds"), common("revenue_multiple")
     rescue_prob, acquire_prob = common("rescue_prob"), common("acquire_prob")
+    rescue_capacity, acquire_runway = common("rescue_capacity"), common("acquire_runway_q")
     credit_line = np.zeros((n, c))
     credit_line[:, hi] = p.company("credit_line", hi)
+    bond = np.zeros(c, dtype=bool)  # investment-grade issuers: hyperscalers
+    bond[hi] = True
+    bond_access = np.zeros((n, c))
+    bond_access[:, hi] = p.company("bond_access", hi)
+    eps_provider = p.market("provider_elasticity")
 
     # ---- lab parameters, (n, labs)
     lab = {k: p.company(k, li) for k in (
         "revenue0", "compute_margin0", "share_drift", "share_vol", "training0", "training_growth0",
         "training_growth_inf", "training_growth_decay", "training_cut", "cut_runway_q", "opex0",
-        "opex_growth", "commitment_realisation")}  # fmt: skip
+        "opex_growth", "commitment_realisation", "commitment_renewal", "reprice_speed", "reprice_max")}  # fmt: skip
     schedules = [priors.schedules[f"companies.{ids[i]}.commitments"] for i in li]
 
     # ---- neocloud parameters, (n, neoclouds)
     neo = {k: p.company(k, ni) for k in (
         "fleet0", "fleet_growth0", "fleet_growth_inf", "fleet_growth_decay", "gpu_price0", "useful_life",
         "contract_share0", "contract_tau", "new_contract_share", "contract_price", "spot_price0",
-        "power_cost", "opex0", "opex_growth", "debt_share", "max_leverage", "covenant_quarters")}  # fmt: skip
+        "power_cost", "gpu_opex", "opex0", "opex_growth", "debt_share", "max_leverage", "covenant_quarters",
+        "refinance_headroom", "capex_committed")}  # fmt: skip
 
     # ---- hyperscaler parameters, (n, hyperscalers)
     hyp = {k: p.company(k, hi) for k in (
         "core_fcf0", "core_growth", "core_vol", "ai_revenue0", "ai_compute_margin0", "own_chip_discount",
         "share_drift", "share_vol", "ai_capex0", "ai_capex_growth0", "ai_capex_growth_inf",
-        "ai_capex_growth_decay", "capex_discipline", "ai_opex0", "opex_growth")}  # fmt: skip
+        "ai_capex_growth_decay", "capex_discipline", "ai_opex0", "opex_growth", "capex_liquidity_draw",
+        "reprice_speed", "reprice_max")}  # fmt: skip
     core_regime_factor = p.company_regime("core_regime_factor", hi)
 
     # ---- market state at as_of
@@ -231,8 +241,10 @@ def simulate_reference(
     # ---- company state at as_of, (n, c) unless noted
     cash, debt = common("cash0").copy(), common("debt0").copy()
     status = np.zeros((n, c), dtype=np.int64)
+    cause = np.zeros((n, c), dtype=np.int64)
     zeros = np.zeros((n, c))
-    rounds, raised, down_rounds, rescues, cumburn = (zeros.copy() for _ in range(5))
+    rounds, raised, down_rounds, rescues, cumburn, rescued_amt = (zeros.copy() for _ in range(6))
+    premium = zeros.copy()  # log price premium over the market (labs, hyperscalers)
     burn, revenue, gross_margin, base = (zeros.copy() for _ in range(4))
     runway = np.full((n, c), RUNWAY_CAP)
     age = common("last_round_age0").copy()
@@ -246,8 +258,9 @@ def simulate_reference(
     book = zeros.copy()
     book[:, ni] = contracted[:, ni] * neo["contract_price"]
     power_book = zeros.copy()  # power cost of the installed fleet, k GPU x USD/hr, by vintage
-    power_book[:, ni] = neo["fleet0"] * neo["power_cost"]
+    power_book[:, ni] = neo["fleet0"] * (neo["power_cost"] + neo["gpu_opex"])
     breach = zeros.copy()
+    ebitda_ltm = zeros.copy()  # neoclouds: trailing EBITDA, annual
     ln_core = zeros.copy()
     g_train = np.zeros((n, len(li)))  # Gt_t, cumulative log growth of the training plan
     g_capex = np.zeros((n, len(hi)))  # Gx_t, cumulative log growth of the capex plan
@@ -304,9 +317,15 @@ def simulate_reference(
         rate = base_rate[:, None] + _pick(credit_spread, k)[:, None] + rate_spread
         interest = debt * rate * DT
         due = debt * DT / tenor
-        refinanced = shock.uniform((n, c)) < _pick(refinance_prob, k)[:, None]
-        repaid = np.where(refinanced, 0.0, due)
-        debt_new = debt - repaid
+        p_refinance = np.where(bond, bond_access, _pick(refinance_prob, k)[:, None])
+        refinanced = shock.uniform((n, c)) < p_refinance
+        # GPU-backed neocloud debt is refinanced only up to headroom x debt0 x (fleet H) / fleet0
+        cap = np.full((n, c), np.inf)
+        cap[:, ni] = neo["refinance_headroom"] * common("debt0")[:, ni] * fleet[:, ni] * H[:, None] / neo["fleet0"]
+        kept = debt - due
+        rolled = np.where(refinanced, np.clip(cap - kept, 0.0, due), 0.0)
+        repaid = due - rolled
+        debt_new = kept + rolled
 
         burn_new, revenue_new, gm_new = zeros.copy(), zeros.copy(), zeros.copy()
         covenant_default = np.zeros((n, c), dtype=bool)
@@ -326,16 +345,28 @@ def simulate_reference(
 
         # ---- 3.2 labs
         s_lab = share[:, li]
-        rev_lab = lab["revenue0"] / 4 * (D * P)[:, None] * s_lab
-        serve_lab = lab["revenue0"] / 4 * (1 - lab["compute_margin0"]) * (D * C * util_ratio)[:, None] * s_lab
+        # repricing (3.0): move the premium toward clip(ln cost_ratio, 0, max) at min(speed dt, 1)
+        ratio_lab = (1 - lab["compute_margin0"]) * (C * util_ratio / P)[:, None]
+        target = np.clip(np.log(np.maximum(ratio_lab, 1e-30)), 0.0, lab["reprice_max"])  # SPEC: margin0 >= 1: no premium
+        premium_new = premium.copy()
+        premium_new[:, li] = premium[:, li] + np.minimum(lab["reprice_speed"] * DT, 1.0) * (target - premium[:, li])
+        volume_lab = lab["revenue0"] / 4 * D[:, None] * s_lab * np.exp(-eps_provider[:, None] * premium_new[:, li])
+        rev_lab = volume_lab * P[:, None] * np.exp(premium_new[:, li])
+        serve_lab = volume_lab * P[:, None] * ratio_lab
         g_train = g_train + _growth_path(lab["training_growth0"], lab["training_growth_inf"],
                                          lab["training_growth_decay"], t) * DT
         train_plan = lab["training0"] / 4 * np.exp(g_train)
         train = train_plan * np.where(runway[:, li] < lab["cut_runway_q"], lab["training_cut"], 1.0)
         opex_lab = lab["opex0"] / 4 * np.exp(lab["opex_growth"] * tau)
-        year = (t - 1) // 4
-        schedule_now = np.array([s[year] if year < len(s) else 0.0 for s in schedules])
-        commit = lab["commitment_realisation"] * schedule_now / 4
+        # commitments: linear between year centres; after the schedule, commitment_renewal x its last year
+        x_year = max((t - 0.5) / 4 - 0.5, 0.0)
+        i_year, frac = int(math.floor(x_year)), x_year - math.floor(x_year)
+
+        def level(j: int) -> np.ndarray:
+            return np.stack([np.full(n, sch[j]) if j < len(sch) else lab["commitment_renewal"][:, m] * (sch[-1] if sch else 0.0)
+                             for m, sch in enumerate(schedules)], axis=-1) if schedules else np.zeros((n, 0))
+
+        commit = lab["commitment_realisation"] * (level(i_year) + frac * (level(i_year + 1) - level(i_year))) / 4
         need = serve_lab + train
         base_lab = np.maximum(need, commit)
         w_dead = (left.astype(np.float64) @ w.T)[:, li]  # sum_j W[i, j] 1[host j has left by t-1]
@@ -362,7 +393,8 @@ def simulate_reference(
         capex_star = plan * gpu_price / 1000
         equity_need = (1 - neo["debt_share"]) * capex_star
         # SPEC: with nothing to pay from equity (need 0) the plan goes ahead iff cash_{t-1} >= 0.
-        scale = np.clip(_ratio(cash[:, ni], equity_need, np.where(cash[:, ni] >= 0, 1.0, 0.0)), 0, 1)
+        afford = np.clip(_ratio(cash[:, ni], equity_need, np.where(cash[:, ni] >= 0, 1.0, 0.0)), 0, 1)
+        scale = neo["capex_committed"] + (1 - neo["capex_committed"]) * afford  # committed share bought regardless
         new_gpus = plan * scale
         capex_neo = capex_star * scale
         draw = neo["debt_share"] * capex_neo
@@ -375,7 +407,8 @@ def simulate_reference(
         contracted_new[:, ni] = contracted[:, ni] * keep + neo["new_contract_share"] * new_gpus
         book_new[:, ni] = (book[:, ni] * keep
                            + neo["new_contract_share"] * new_gpus * neo["contract_price"] * G[:, None])
-        power_book_new[:, ni] = power_book[:, ni] * (1 - DT / life) + new_gpus * neo["power_cost"] * H[:, None]
+        power_book_new[:, ni] = (power_book[:, ni] * (1 - DT / life)
+                                 + new_gpus * (neo["power_cost"] + neo["gpu_opex"]) * H[:, None])
         own[:, ni] = HOURS * (book_new[:, ni] + (fleet_new[:, ni] - contracted_new[:, ni]) * U[:, None]
                               * neo["spot_price0"] * G[:, None]) / 1e6
         rho[:, ni] = np.clip((U * G)[:, None] * neo["spot_price0"] / neo["contract_price"], 0, 1)
@@ -385,9 +418,12 @@ def simulate_reference(
         ln_core_new[:, hi] = ln_core[:, hi] + hyp["core_growth"] * DT + hyp["core_vol"] * sqdt * shock.normal((n, len(hi)))
         core = hyp["core_fcf0"] / 4 * np.exp(ln_core_new[:, hi]) * _pick(core_regime_factor, k)
         s_hyp = share[:, hi]
-        own[:, hi] = hyp["ai_revenue0"] / 4 * (D * P)[:, None] * s_hyp
-        serve_hyp = (hyp["ai_revenue0"] / 4 * (1 - hyp["ai_compute_margin0"]) * (1 - hyp["own_chip_discount"])
-                     * (D * C * util_ratio)[:, None] * s_hyp)
+        ratio_hyp = (1 - hyp["ai_compute_margin0"]) * (1 - hyp["own_chip_discount"]) * (C * util_ratio / P)[:, None]
+        target = np.clip(np.log(np.maximum(ratio_hyp, 1e-30)), 0.0, hyp["reprice_max"])
+        premium_new[:, hi] = premium[:, hi] + np.minimum(hyp["reprice_speed"] * DT, 1.0) * (target - premium[:, hi])
+        volume_hyp = hyp["ai_revenue0"] / 4 * D[:, None] * s_hyp * np.exp(-eps_provider[:, None] * premium_new[:, hi])
+        own[:, hi] = volume_hyp * P[:, None] * np.exp(premium_new[:, hi])
+        serve_hyp = volume_hyp * P[:, None] * ratio_hyp
         rho[:, hi] = np.clip(U * G, 0, 1)[:, None]
 
         # ---- 3.3 host revenue
@@ -406,10 +442,20 @@ def simulate_reference(
         debt_new[:, ni] = debt_new[:, ni] + draw
         revenue_new[:, ni] = rev_neo
         gm_new[:, ni] = _margin(rev_neo, power)
-        leverage = _ratio(debt_new[:, ni], 4 * ebitda, np.inf)
-        breached = (ebitda <= 0) | (leverage > neo["max_leverage"])
+        # covenant: debt above max_leverage x 4 EBITDA is first prepaid from cash beyond one quarter of costs
+        # trailing EBITDA: 4 ebitda_1 in quarter 1, then ltm' = ltm + (4 ebitda - ltm) / 4
+        ebitda_ltm_new = ebitda_ltm.copy()
+        ebitda_ltm_new[:, ni] = 4 * ebitda if t == 1 else ebitda_ltm[:, ni] + (4 * ebitda - ebitda_ltm[:, ni]) / 4
+        limit = neo["max_leverage"] * np.maximum(ebitda_ltm_new[:, ni], 0.0)
+        spare = np.maximum(cash[:, ni] - repaid[:, ni] - burn_new[:, ni] - (power + opex_neo), 0.0)
+        cure = np.zeros((n, c))
+        cure[:, ni] = np.minimum(np.maximum(debt_new[:, ni] - limit, 0.0), spare)
+        debt_new[:, ni] = debt_new[:, ni] - cure[:, ni]
+        breached_neo = debt_new[:, ni] > limit
+        breached = np.zeros((n, c), dtype=bool)
+        breached[:, ni] = breached_neo
         breach_new = breach.copy()
-        breach_new[:, ni] = np.where(breached, breach[:, ni] + 1, 0.0)
+        breach_new[:, ni] = np.where(breached_neo, breach[:, ni] + 1, 0.0)
         covenant_default[:, ni] = breach_new[:, ni] >= neo["covenant_quarters"]
 
         # ---- 3.5 hyperscalers: capex with discipline, burn
@@ -420,34 +466,48 @@ def simulate_reference(
         plan_revenue = hyp["ai_revenue0"] / 4 * np.exp(g_capex)  # X_t / X_0 = exp(Gx_t)
         capex_hyp = capex_plan * np.minimum(1.0, _ratio(rev_hyp, plan_revenue, 1.0)) ** hyp["capex_discipline"]
         opex_hyp = hyp["ai_opex0"] / 4 * np.exp(hyp["opex_growth"] * tau)
+        # capped by the quarter's own cash flow plus a share of liquidity at the start of the quarter
+        internal = core + rev_hyp - opex_hyp - interest[:, hi]
+        liquid = np.maximum(cash[:, hi] - repaid[:, hi] + credit_line[:, hi], 0.0)
+        capex_hyp = np.minimum(capex_hyp, np.maximum(internal, 0.0) + hyp["capex_liquidity_draw"] * liquid)
         burn_new[:, hi] = capex_hyp + opex_hyp + interest[:, hi] - rev_hyp - core
         revenue_new[:, hi] = rev_hyp
         gm_new[:, hi] = _margin(rev_hyp, serve_hyp)
 
-        # ---- 4. funding, exits and ruin
-        cash_flow = cash - burn_new - repaid
-        positive_burn = burn_new > 0
-        runway_pre = np.where(positive_burn, _ratio(cash_flow + credit_line, burn_new, RUNWAY_CAP), RUNWAY_CAP)
+        # ---- 4. funding, exits and ruin (runway counts the principal falling due with the burn)
+        cash_flow = cash - burn_new - repaid - cure
+        outflow = burn_new + due  # liquidity cover: burn plus principal falling due, refinanced or not
+        positive_burn = outflow > 0
+        runway_pre = np.where(positive_burn, _ratio(cash_flow + credit_line, outflow, RUNWAY_CAP), RUNWAY_CAP)
         gq_new = 0.5 * gq + 0.5 * np.log(np.maximum(revenue_new, EPS) / np.maximum(rev_prev, EPS))
-        attempt = (runway_pre < raise_trigger) & (age + 1 >= min_gap)
+        attempt = (runway_pre < raise_trigger) | breached
+        gap = np.clip((age + 1) / np.maximum(min_gap, EPS), 0.0, 1.0)  # bridge rounds inside the minimum gap
         with np.errstate(over="ignore"):
             odds = np.exp(growth_sens[:, None] * 4 * gq_new)
-        p_success = np.clip(_pick(raise_prob, k)[:, None] * raise_odds * odds, 0, 1)
+        p_equity = _pick(raise_prob, k)[:, None] * raise_odds * odds
+        p_success = np.clip(np.where(bond, bond_access, p_equity) * gap, 0, 1)
         u_raise, z_round = shock.uniform((n, c)), shock.normal((n, c))
         u_rescue, u_acquire = shock.uniform((n, c)), shock.uniform((n, c))
         success = attempt & (u_raise < p_success)
-        size = (target_runway * np.maximum(burn_new, 0) * _pick(round_size, k)[:, None]
+        size = (target_runway * np.maximum(outflow, 0) * np.where(bond, 1.0, _pick(round_size, k)[:, None])
                 * np.exp(round_sigma * z_round - round_sigma**2 / 2))
         value = revenue_multiple * _pick(valuation, k)[:, None] * 4 * revenue_new
         down = success & (value < v_last)
-        rescued = attempt & ~success & (u_rescue < rescue_prob)
+        room = np.maximum(rescue_capacity - rescued_amt, 0.0)
+        rescued = attempt & ~success & (gap >= 1) & (room > 0) & (u_rescue < rescue_prob)
+        amount = np.where(success, size, np.where(rescued, np.minimum(size, room), 0.0))
         funded = success | rescued
-        cash_new = cash_flow + np.where(funded, size, 0.0)
+        cash_new = cash_flow + amount
         liquidity = cash_new + credit_line
-        acquired = ~funded & (liquidity < burn_new) & (u_acquire < acquire_prob)
+        runway_post = np.where(positive_burn, _ratio(np.maximum(liquidity, 0.0), outflow, RUNWAY_CAP), RUNWAY_CAP)
+        hazard = acquire_prob * np.exp(-runway_post / acquire_runway)
+        acquired = ~bond & ~funded & (u_acquire < hazard)
         defaulted = ~acquired & ((liquidity < 0) | covenant_default)
         status_new = np.where(acquired, STATUS_ACQUIRED, np.where(defaulted, STATUS_DEFAULTED, STATUS_ALIVE))
-        runway_new = np.clip(np.where(positive_burn, _ratio(liquidity, burn_new, RUNWAY_CAP), RUNWAY_CAP),
+        maturity = (repaid > 0) & (liquidity + repaid >= 0)
+        cause_new = np.where(acquired, CAUSE_ACQUISITION, np.where(~defaulted, 0, np.where(
+            covenant_default, CAUSE_COVENANT, np.where(maturity, CAUSE_MATURITY, CAUSE_CASH))))
+        runway_new = np.clip(np.where(positive_burn, _ratio(liquidity, outflow, RUNWAY_CAP), RUNWAY_CAP),
                              0, RUNWAY_CAP)
 
         # ---- commit for companies alive at the start of the quarter; the others keep their values
@@ -455,11 +515,14 @@ def simulate_reference(
             return np.where(alive, new, old)
 
         cash, debt, status = upd(cash_new, cash), upd(debt_new, debt), upd(status_new, status)
+        cause = upd(cause_new, cause)
+        premium = upd(premium_new, premium)
+        rescued_amt = upd(rescued_amt + np.where(rescued, amount, 0.0), rescued_amt)
         # Flows of a company that has left are zero from the quarter after it left (docs/model.md section 3).
         burn, revenue, gross_margin = (np.where(alive, x, 0.0) for x in (burn_new, revenue_new, gm_new))
         runway, base = upd(runway_new, runway), base_now
         rounds = upd(rounds + success, rounds)
-        raised = upd(raised + np.where(funded, size, 0.0), raised)
+        raised = upd(raised + amount, raised)
         down_rounds = upd(down_rounds + down, down_rounds)
         rescues = upd(rescues + rescued, rescues)
         cumburn = upd(cumburn + burn_new, cumburn)
@@ -470,12 +533,13 @@ def simulate_reference(
         fleet, contracted, book = upd(fleet_new, fleet), upd(contracted_new, contracted), upd(book_new, book)
         power_book = upd(power_book_new, power_book)
         breach = upd(breach_new, breach)
+        ebitda_ltm = upd(ebitda_ltm_new, ebitda_ltm)
 
         market = {"H": H, "E": E, "R": R, "C": C, "P": P, "G": G, "D": D, "U": U, "S": D * P, "K": K,
                   "regime": regime}
         company = {
             "cash": cash, "debt": debt, "burn": burn, "revenue": revenue, "gross_margin": gross_margin,
-            "runway": runway, "status": status, "rounds": rounds, "raised": raised,
+            "runway": runway, "status": status, "cause": cause, "rounds": rounds, "raised": raised,
             "down_rounds": down_rounds, "cumburn": cumburn, "fleet": fleet, "rescues": rescues, "base": base,
         }  # fmt: skip
         for key, val in (*market.items(), *company.items()):

@@ -40,7 +40,7 @@ V2_MARKET_POINTS: dict[str, Any] = {
     "rent_markup": {"boom": 0.1, "normal": -0.05, "winter": -0.4}, "rent_markup_speed": 1.0,
     "spend_ceiling": 3.0, "modelled_share": 0.5,
     "capacity_growth0": 0.8, "capacity_growth_inf": 0.3, "capacity_growth_decay": 0.5, "capacity_response": 0.5,
-    "utilisation_gap": 0.5,
+    "utilisation_gap": 0.5, "provider_elasticity": 1.1,
 }  # fmt: skip
 """Model v2 market inputs (trend rates, rent markup, spend ceiling, shares, capacity) as point values."""
 
@@ -71,16 +71,20 @@ def hand_tree() -> dict[str, Any]:
         "share_vol": 0.0, "training0": 20.0, "training_growth0": 0.8, "training_growth_inf": 0.3,
         "training_growth_decay": 0.5, "training_cut": 0.6, "cut_runway_q": 10.0, "opex0": 8.0,
         "opex_growth": 0.3, "commitments": [70.0, 120.0], "commitment_realisation": 0.9,
+        "commitment_renewal": 0.5, "reprice_speed": 1.0, "reprice_max": 0.5, "rescue_capacity": 1000.0,
+        "acquire_runway_q": 1.0,
     })  # fmt: skip
     tree["companies"]["acloud"].update({
-        "cash0": 2.0, "debt0": 12.0, "rate_spread": 0.05, "tenor": 5.0, "raise_trigger_q": 4.0,
+        "cash0": 1.3, "debt0": 12.0, "rate_spread": 0.05, "tenor": 5.0, "raise_trigger_q": 4.0,
         "min_gap_q": 2.0, "target_runway_q": 6.0, "round_size_sigma": 0.3, "raise_odds": 0.9,
         "revenue_multiple": 8.0, "valuation0": 20.0, "last_round_age0": 3.0, "rescue_prob": 0.2,
         "acquire_prob": 0.3, "fleet0": 300.0, "fleet_growth0": 0.5, "fleet_growth_inf": 0.1,
         "fleet_growth_decay": 0.4, "gpu_price0": 30.0, "useful_life": 5.0, "contract_share0": 0.7,
         "contract_tau": 3.0, "new_contract_share": 0.6, "contract_price": 2.2, "spot_price0": 1.8,
         "power_cost": 0.25, "opex0": 1.0, "opex_growth": 0.1, "debt_share": 0.7, "max_leverage": 3.4,
-        "covenant_quarters": 2.0,
+        "covenant_quarters": 2.0, "gpu_opex": 0.1, "refinance_headroom": 100.0, "rescue_capacity": 1000.0,
+        "capex_committed": 0.3,
+        "acquire_runway_q": 1.0,
     })  # fmt: skip
     tree["companies"]["ahyper"].update({
         "cash0": 60.0, "debt0": 80.0, "rate_spread": 0.01, "tenor": 8.0, "raise_trigger_q": 4.0,
@@ -91,7 +95,8 @@ def hand_tree() -> dict[str, Any]:
         "ai_compute_margin0": 0.5, "own_chip_discount": 0.2, "share_drift": 0.0, "share_vol": 0.0,
         "ai_capex0": 120.0, "ai_capex_growth0": 0.3, "ai_capex_growth_inf": 0.1,
         "ai_capex_growth_decay": 0.5, "capex_discipline": 0.5, "ai_opex0": 10.0, "opex_growth": 0.05,
-        "credit_line": 30.0,
+        "credit_line": 30.0, "capex_liquidity_draw": 0.2, "bond_access": 0.9, "reprice_speed": 1.0,
+        "reprice_max": 0.5, "rescue_capacity": 1000.0, "acquire_runway_q": 1.0,
     })  # fmt: skip
     tree["counterparty"] = {"alab": {"acloud": 0.05, "ahyper": 0.5}}
     tree["regime"] = {
@@ -133,22 +138,29 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         return math.log(p / (1 - p))
 
     def fund(co: dict[str, Any], st: dict[str, float], burn: float, repaid: float, rev: float,
-             covenant_breached: bool) -> dict[str, Any]:
-        """Section 4 for one company, zero shocks (u = 0.5, z_round = 0); credit_line = 0."""
-        cash1 = st["cash"] - burn - repaid
-        run1 = cash1 / burn if burn > 0 else cap
+             covenant_breached: bool, breached: bool = False, cure: float = 0.0, due: float = 0.0) -> dict[str, Any]:
+        """Section 4 for one company, zero shocks (u = 0.5, z_round = 0); credit_line = 0; not a bond issuer.
+
+        Runway counts the principal falling due (refinanced or not) with the burn; inside the minimum gap the odds scale with the share of
+        the gap passed; the acquisition hazard is acquire_prob exp(-runway / acquire_runway_q).
+        """
+        cash1 = st["cash"] - burn - repaid - cure
+        outflow = burn + due
+        run1 = cash1 / outflow if outflow > 0 else cap
         gq = 0.5 * st["gq"] + 0.5 * math.log(max(rev, 1e-9) / max(st["rev_prev"], 1e-9))
-        attempt = run1 < co["raise_trigger_q"] and st["age"] + 1 >= co["min_gap_q"]
+        attempt = run1 < co["raise_trigger_q"] or breached
+        gap = min(max((st["age"] + 1) / co["min_gap_q"], 0.0), 1.0)
         p_raise = min(max(f["raise_prob"]["normal"] * co["raise_odds"]
-                          * math.exp(f["growth_sensitivity"] * 4 * gq), 0.0), 1.0)
+                          * math.exp(f["growth_sensitivity"] * 4 * gq) * gap, 0.0), 1.0)
         success = attempt and p_raise > 0.5
-        size = (co["target_runway_q"] * max(burn, 0.0) * f["round_size"]["normal"]
+        size = (co["target_runway_q"] * max(outflow, 0.0) * f["round_size"]["normal"]
                 * math.exp(-co["round_size_sigma"] ** 2 / 2))
         value = co["revenue_multiple"] * f["valuation"]["normal"] * 4 * rev
-        rescued = attempt and not success and co["rescue_prob"] > 0.5
+        rescued = attempt and not success and gap >= 1 and co["rescue_prob"] > 0.5  # capacity never binds here
         funded = success or rescued
         cash2 = cash1 + (size if funded else 0.0)
-        acquired = not funded and cash2 < burn and co["acquire_prob"] > 0.5
+        run2 = max(cash2, 0.0) / outflow if outflow > 0 else cap
+        acquired = not funded and co["acquire_prob"] * math.exp(-run2 / co["acquire_runway_q"]) > 0.5
         defaulted = not acquired and (cash2 < 0 or covenant_breached)
         return {
             "cash": cash2,
@@ -160,7 +172,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
             "raised": st["raised"] + (size if funded else 0.0),
             "down_rounds": st["down_rounds"] + (success and value < st["v_last"]),
             "status": 2.0 if acquired else 1.0 if defaulted else 0.0,
-            "runway": min(max(cash2 / burn, 0.0), cap) if burn > 0 else cap,
+            "runway": min(max(cash2 / outflow, 0.0), cap) if outflow > 0 else cap,
         }
 
     # market at as_of: every index 1, utilisation at U_0
@@ -180,12 +192,12 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
     fleet = neo["fleet0"]
     contracted = neo["contract_share0"] * fleet
     book = contracted * neo["contract_price"]
-    power_book = fleet * neo["power_cost"]
+    power_book = fleet * (neo["power_cost"] + neo["gpu_opex"])
     neo_rev0 = hours * (book + (fleet - contracted) * m["utilisation0"] * neo["spot_price0"]) / 1e6
     neo_st = {"cash": neo["cash0"], "gq": 0.0, "rev_prev": neo_rev0, "age": neo["last_round_age0"],
               "v_last": neo["valuation0"], "rounds": 0, "raised": 0.0, "down_rounds": 0, "status": 0.0,
               "runway": cap}
-    neo_debt, breach, client_share = neo["debt0"], 0, 0.0
+    neo_debt, breach, client_share, ltm = neo["debt0"], 0, 0.0, 0.0
 
     out = []
     for t in range(1, quarters + 1):
@@ -219,7 +231,8 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
 
         # lab: debt, then revenue and compute
         interest = lab_debt * (rate_common + lab["rate_spread"]) * dt
-        repaid = 0.0 if refinanced else lab_debt * dt / lab["tenor"]
+        lab_due = lab_debt * dt / lab["tenor"]
+        repaid = 0.0 if refinanced else lab_due
         lab_debt -= repaid
         ln_s += lab["share_drift"] * dt
         # share of market spend: the lab's weight against the hyperscaler's and the rest of the market
@@ -233,30 +246,40 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         cut = lab_st["runway"] < lab["cut_runway_q"]
         train = plan_training * (lab["training_cut"] if cut else 1.0)
         opex = lab["opex0"] / 4 * math.exp(lab["opex_growth"] * tau)
-        year = (t - 1) // 4
-        commit = lab["commitment_realisation"] * lab["commitments"][year] / 4 if year < len(lab["commitments"]) else 0
+        # commitments: linear between year centres, then commitment_renewal x the last year
+        sched = lab["commitments"]
+        x_year = max((t - 0.5) / 4 - 0.5, 0.0)
+        i_year = int(math.floor(x_year))
+
+        def level(j: int, sched: list[float] = sched) -> float:
+            return sched[j] if j < len(sched) else lab["commitment_renewal"] * sched[-1]
+
+        yearly = level(i_year) + (x_year - i_year) * (level(i_year + 1) - level(i_year))
+        commit = lab["commitment_realisation"] * yearly / 4
         need = serve + train
         base = max(need, commit)
         lab_burn = base + opex + interest - rev
         lab_gm = (rev - serve) / rev
-        lab_st = fund(lab, lab_st, lab_burn, repaid, rev, covenant_breached=False)
+        lab_st = fund(lab, lab_st, lab_burn, repaid, rev, covenant_breached=False, due=lab_due)
 
         # neocloud: debt, fleet, revenue with the lab's payment, covenant
         n_interest = neo_debt * (rate_common + neo["rate_spread"]) * dt
-        n_repaid = 0.0 if refinanced else neo_debt * dt / neo["tenor"]
+        n_due = neo_debt * dt / neo["tenor"]
+        n_repaid = 0.0 if refinanced else n_due
         neo_debt -= n_repaid
         life = neo["useful_life"]
         g_fleet = neo["fleet_growth_inf"] + (neo["fleet_growth0"] - neo["fleet_growth_inf"]) * math.exp(
             -neo["fleet_growth_decay"] * (t - 1) * dt)
         plan = fleet * (math.exp(g_fleet * dt) - 1 + dt / life)
         capex_star = plan * neo["gpu_price0"] * H / 1000
-        scale = min(max(neo_st["cash"] / ((1 - neo["debt_share"]) * capex_star), 0.0), 1.0)
+        afford = min(max(neo_st["cash"] / ((1 - neo["debt_share"]) * capex_star), 0.0), 1.0)
+        scale = neo["capex_committed"] + (1 - neo["capex_committed"]) * afford
         new = plan * scale
         capex = capex_star * scale
         draw = neo["debt_share"] * capex
         roll = math.exp(-dt / neo["contract_tau"]) * (1 - dt / life)
         fleet = fleet * (1 - dt / life) + new
-        power_book = power_book * (1 - dt / life) + new * neo["power_cost"] * H
+        power_book = power_book * (1 - dt / life) + new * (neo["power_cost"] + neo["gpu_opex"]) * H
         contracted = contracted * roll + neo["new_contract_share"] * new
         book = book * roll + neo["new_contract_share"] * new * neo["contract_price"] * G
         own = hours * (book + (fleet - contracted) * U * neo["spot_price0"] * G) / 1e6
@@ -269,9 +292,17 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         ebitda = n_rev - power - n_opex
         n_burn = power + n_opex + n_interest + capex - draw - n_rev
         neo_debt += draw
+        # covenant: debt above the limit is first prepaid from cash beyond one quarter of costs (the cure)
+        ltm = 4 * ebitda if t == 1 else ltm + (4 * ebitda - ltm) / 4  # trailing EBITDA
+        limit = neo["max_leverage"] * max(ltm, 0.0)
+        spare = max(neo_st["cash"] - n_repaid - n_burn - (power + n_opex), 0.0)
+        cure = min(max(neo_debt - limit, 0.0), spare)
+        neo_debt -= cure
         leverage = neo_debt / (4 * ebitda) if ebitda > 0 else math.inf
-        breach = breach + 1 if leverage > neo["max_leverage"] else 0
-        neo_st = fund(neo, neo_st, n_burn, n_repaid, n_rev, covenant_breached=breach >= neo["covenant_quarters"])
+        breached = neo_debt > limit
+        breach = breach + 1 if breached else 0
+        neo_st = fund(neo, neo_st, n_burn, n_repaid, n_rev, covenant_breached=breach >= neo["covenant_quarters"],
+                      breached=breached, cure=cure, due=n_due)
 
         out.append({
             "H": H, "C": C, "P": P, "G": G, "D": D, "U": U,
@@ -279,7 +310,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
             "lab_cut": cut, "lab_burn": lab_burn, "lab_gm": lab_gm, "lab_debt": lab_debt,
             **{f"lab_{k}": v for k, v in lab_st.items()},
             "neo_scale": scale, "neo_fleet": fleet, "neo_rev": n_rev, "neo_burn": n_burn, "neo_debt": neo_debt,
-            "neo_leverage": leverage, "neo_breach": breach, "neo_gm": (n_rev - power) / n_rev,
+            "neo_leverage": leverage, "neo_breach": breach, "neo_cure": cure, "neo_gm": (n_rev - power) / n_rev,
             **{f"neo_{k}": v for k, v in neo_st.items()},
         })  # fmt: skip
     return out
@@ -318,12 +349,16 @@ def test_lab_and_neocloud_match_hand_arithmetic(tmp_path):
     # the scenario exercises what it is meant to
     assert [q["lab_rounds"] for q in hand] == [1, 1, 1, 1, 2, 2]  # rounds in quarters 1 and 5
     assert hand[0]["lab_raised"] > 40
-    assert hand[0]["lab_commit"] > hand[0]["lab_need"]  # commitment floor binds in quarter 1 ...
-    assert hand[4]["lab_commit"] > hand[4]["lab_need"]  # ... and 5 (year-2 schedule)
-    assert hand[2]["lab_commit"] < hand[2]["lab_need"]
+    # the commitment floor binds every quarter, interpolated between the year-1 and year-2 levels
+    assert all(q["lab_commit"] > q["lab_need"] for q in hand)
+    assert hand[0]["lab_commit"] == hand[1]["lab_commit"] < hand[2]["lab_commit"] < hand[5]["lab_commit"]
     assert [q["lab_cut"] for q in hand] == [False] * 4 + [True, False]  # runway_4 < 10: training cut in 5
-    assert hand[0]["neo_scale"] == 1 and 0 < hand[4]["neo_scale"] < 1  # capex limited by cash in 5
-    assert [q["neo_breach"] for q in hand[:3]] == [0, 1, 0]  # debt / 4 EBITDA: 3.31, 3.43, 3.31
+    assert all(q["lab_gm"] > 0 for q in hand)  # so the price premium stays 0 (repricing targets negative margins)
+    # covenant: quarter 1 is cured in part from cash and the breach prompts a cure round; quarters 2-3 cure
+    # from cash (trailing EBITDA lags) with no breach left
+    assert 0 < hand[0]["neo_cure"] and hand[1]["neo_cure"] > 0 and hand[2]["neo_cure"] > 0 == hand[3]["neo_cure"]
+    assert [q["neo_breach"] for q in hand[:4]] == [1, 0, 0, 0]
+    assert hand[0]["neo_rounds"] == 1 and hand[0]["neo_scale"] == 1
 
     for t, q in enumerate(hand):
         for key in ("H", "C", "P", "G", "D", "U"):

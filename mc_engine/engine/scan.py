@@ -49,14 +49,17 @@ def compile_model(priors: Priors, block_size: int = DEFAULT_BLOCK_SIZE) -> Model
     layout = make_layout(priors)
     labs = [c for c, k in zip(layout.ids, layout.kinds, strict=True) if k == "lab"]
     schedule = np.zeros((len(labs), layout.n_schedule_years + 1), np.float32)
+    years = np.zeros(len(labs), np.int32)
     for i, cid in enumerate(labs):
         values = priors.schedules.get(f"companies.{cid}.commitments", ())
         schedule[i, : len(values)] = values
+        years[i] = len(values)
     consts = {
         "regime_initial": np.asarray(priors.regime_initial, np.float32),
         "regime_transition": np.asarray(priors.regime_transition, np.float32),
         "counterparty": internal_matrix(priors, layout).astype(np.float32),
         "schedule": schedule,
+        "schedule_years": years,
     }
     return Model(priors, sampler, layout, consts)
 

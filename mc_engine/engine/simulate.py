@@ -38,6 +38,11 @@ THIN_VARS: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway
 THIN_MARKET: tuple[str, ...] = INDICES + ("regime",)
 
 
+N_COUNTS: int = 6
+"""Path counts per company and quarter: alive, defaulted, acquired, and defaults by cause (cash exhausted,
+covenant, maturity not refinanced; funding.CAUSES without acquisition, which is the acquired count)."""
+
+
 def default_chunk_paths(block_size: int = DEFAULT_BLOCK_SIZE) -> int:
     """Paths per chunk for the default device: 8 blocks (65,536 paths) on CPU, 128 blocks on an accelerator."""
     blocks = 8 if jax.default_backend() == "cpu" else 128
@@ -51,7 +56,9 @@ def _reducer(aux: dict[str, Any], t: jax.Array, obs: dict[str, jax.Array], alive
     status = obs["status"]
     v2 = valid[:, None]
     alive = (status == 0) & v2
-    counts = jnp.stack([alive.sum(0), ((status == 1) & v2).sum(0), ((status == 2) & v2).sum(0)]).astype(jnp.int32)
+    cause = obs["cause"]
+    counts = jnp.stack([alive.sum(0), ((status == 1) & v2).sum(0), ((status == 2) & v2).sum(0),
+                        *[((cause == k) & v2).sum(0) for k in (1, 2, 3)]]).astype(jnp.int32)
     x = jnp.stack([obs[v] for v in COMPANY_VARS], axis=-1)
     w = jnp.broadcast_to(alive[:, :, None], x.shape)
     mkt = jnp.stack([obs[k] for k in INDICES], axis=-1)
@@ -110,7 +117,7 @@ class Accumulator:
     def empty(cls, horizon: int, nc: int, nv: int, nm: int, start: int, stop: int,
               keep_superblocks: bool = False) -> Accumulator:
         ext = lambda *cells: np.stack([np.full(cells, np.inf, np.float32), np.full(cells, -np.inf, np.float32)])  # noqa: E731
-        return cls(counts=np.zeros((horizon, 3, nc), np.int64), hist=np.zeros((horizon, nc, nv, N_BINS + 2), np.int64),
+        return cls(counts=np.zeros((horizon, N_COUNTS, nc), np.int64), hist=np.zeros((horizon, nc, nv, N_BINS + 2), np.int64),
                    mhist=np.zeros((horizon, nm, N_BINS + 2), np.int64),
                    extremes=np.stack([ext(nc, nv)] * horizon), mextremes=np.stack([ext(nm)] * horizon),
                    ties=np.zeros((horizon, 2, nc, nv), np.int64), mties=np.zeros((horizon, 2, nm), np.int64),
@@ -161,7 +168,7 @@ class RawResult:
     horizon: int
     prng: str
     chunk_paths: int
-    counts: np.ndarray  # (T, 3, C): alive, defaulted, acquired
+    counts: np.ndarray  # (T, N_COUNTS, C): alive, defaulted, acquired, then defaults by cause (cash, covenant, maturity)
     hist: np.ndarray  # (T, C, V, N_BINS + 2)
     edges: np.ndarray  # (T, C, V, 4)
     extremes: np.ndarray  # (T, 2, C, V)

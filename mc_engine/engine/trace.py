@@ -11,8 +11,8 @@ from ..model.market import INDICES
 from .keys import DEFAULT_BLOCK_SIZE
 from .scan import compile_model, run_chunk
 
-COMPANY_VARS: tuple[str, ...] = ("cash", "debt", "burn", "revenue", "gross_margin", "runway", "status", "rounds",
-                                 "raised", "down_rounds", "cumburn")
+COMPANY_VARS: tuple[str, ...] = ("cash", "debt", "burn", "revenue", "gross_margin", "runway", "status", "cause", "rounds",
+                                 "raised", "down_rounds", "cumburn", "capex")
 
 
 def _keep_all(aux, t, obs, alive_prev):  # noqa: ANN001, ANN202 - reducer signature

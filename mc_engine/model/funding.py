@@ -38,23 +38,43 @@ COMPANY_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("valuation0", "USD bn", "nonneg", "post-money valuation of the last round before as_of"),
     ParamSpec("last_round_age0", "quarters", "nonneg", "quarters since the last round at as_of"),
     ParamSpec("rescue_prob", "1", "prob", "probability a strategic backer funds a failed raise"),
-    ParamSpec("acquire_prob", "1", "prob", "probability of acquisition in a quarter when cash is under one quarter of burn"),
+    ParamSpec("rescue_capacity", "USD bn", "nonneg", "most the strategic backer can put in over the horizon, all "
+              "rescues together (what the backer itself can raise)"),
+    ParamSpec("acquire_prob", "1", "prob", "acquisition hazard per quarter at zero runway (never for hyperscalers)"),
+    ParamSpec("acquire_runway_q", "quarters", "positive", "the acquisition hazard falls as exp(-runway / this): "
+              "acquirers buy labs that still have cash, more often the shorter the runway"),
 )
+
+CAUSES: tuple[str, ...] = ("cash", "covenant", "maturity", "acquisition")
+"""Exit causes, in output order: cash exhausted, covenant breach left uncured, a maturity not refinanced
+(the company would have had cash without that repayment), acquisition. ``cause`` codes are 1-based."""
 
 
 def debt_service(f: dict[str, jax.Array], c: dict[str, jax.Array], debt: jax.Array, regime: jax.Array,
-                 u_refinance: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Interest, principal repaid from cash, and debt after repayment (docs/model.md 3.1); (paths, companies)."""
+                 u_refinance: jax.Array, bond: jax.Array, bond_access: jax.Array,
+                 cap: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Interest, principal due, principal repaid from cash, and debt after repayment (docs/model.md 3.1).
+
+    All (paths, companies).
+
+    ``bond`` (1, companies) marks investment-grade issuers (hyperscalers): their maturities are refinanced with
+    their own ``bond_access`` (paths, companies) whatever the equity regime; a winter still widens the spread.
+    ``cap`` (paths, companies) is the most debt lenders will hold after refinancing (the collateral's loan
+    value for GPU-backed neocloud debt, +inf otherwise): a maturity is refinanced only up to it.
+    """
     rate = f["base_rate"][:, None] + pick(f["credit_spread"], regime)[:, None] + c["rate_spread"]
     interest = debt * rate * DT
     due = debt * DT / c["tenor"]
-    refinanced = u_refinance < pick(f["refinance_prob"], regime)[:, None]
-    repaid = jnp.where(refinanced, 0.0, due)
-    return interest, repaid, debt - repaid
+    refinanced = u_refinance < jnp.where(bond, bond_access, pick(f["refinance_prob"], regime)[:, None])
+    kept = debt - due
+    rolled = jnp.where(refinanced, jnp.clip(cap - kept, 0.0, due), 0.0)
+    repaid = due - rolled
+    return interest, due, repaid, kept + rolled
 
 
 def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array, cash: jax.Array,
-         burn: jax.Array, revenue: jax.Array, credit_line: jax.Array, covenant_default: jax.Array,
+         burn: jax.Array, revenue: jax.Array, credit_line: jax.Array, covenant_breached: jax.Array,
+         covenant_default: jax.Array, due: jax.Array, repaid: jax.Array, bond: jax.Array, bond_access: jax.Array,
          u: jax.Array, z_round: jax.Array) -> dict[str, jax.Array]:
     """Rounds, rescue, acquisition and default (docs/model.md section 4), for every company.
 
@@ -64,35 +84,58 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
         cash: cash after this quarter's flows and repayments (``cash'``).
         burn, revenue: this quarter's burn and revenue.
         credit_line: undrawn credit usable before failure (0 except hyperscalers).
-        covenant_default: covenant breach long enough to default (neoclouds).
+        covenant_breached: the covenant is breached this quarter (a cure round is tried).
+        covenant_default: a breach left uncured for the covenant's quarters (neoclouds).
+        due: principal falling due this quarter, refinanced or not (debt service counted in the runway).
+        repaid: principal repaid from cash this quarter (a maturity not refinanced).
+        bond: (1, companies) investment-grade issuers (hyperscalers): a round is a bond issue that succeeds
+            with ``bond_access`` whatever the equity regime, and they are never acquired.
         u: uniforms (paths, companies, 3): raise, rescue, acquisition.
         z_round: normals for the round size (paths, companies).
     """
-    positive_burn = burn > 0
-    safe_burn = jnp.where(positive_burn, burn, 1.0)
+    # Runway is liquidity over burn plus the principal falling due (refinanced or not), the liquidity cover a
+    # credit analyst reads: a maturity wall shortens it, and a round is tried before the wall.
+    outflow = burn + due
+    positive_burn = outflow > 0
+    safe_burn = jnp.where(positive_burn, outflow, 1.0)
     runway_pre = jnp.where(positive_burn, (cash + credit_line) / safe_burn, RUNWAY_CAP)
     gq = 0.5 * s.gq + 0.5 * jnp.log(jnp.maximum(revenue, EPS) / jnp.maximum(s.rev_prev, EPS))
-    attempt = (runway_pre < c["raise_trigger_q"]) & (s.age + 1 >= c["min_gap_q"])
-    odds = pick(f["raise_prob"], regime)[:, None] * c["raise_odds"] * jnp.exp(f["growth_sensitivity"][:, None] * 4 * gq)
+    attempt = (runway_pre < c["raise_trigger_q"]) | covenant_breached
+    # The minimum gap is a hazard, not a wall: inside it a bridge round succeeds with odds scaled by the
+    # share of the gap that has passed.
+    gap = jnp.clip((s.age + 1) / jnp.maximum(c["min_gap_q"], EPS), 0.0, 1.0)
+    equity_odds = (pick(f["raise_prob"], regime)[:, None] * c["raise_odds"]
+                   * jnp.exp(f["growth_sensitivity"][:, None] * 4 * gq))
+    odds = jnp.where(bond, bond_access, equity_odds) * gap
     success = attempt & (u[..., 0] < jnp.clip(odds, 0.0, 1.0))
     sigma = c["round_size_sigma"]
-    size = (c["target_runway_q"] * jnp.maximum(burn, 0.0) * pick(f["round_size"], regime)[:, None]
+    size = (c["target_runway_q"] * jnp.maximum(outflow, 0.0) * jnp.where(bond, 1.0, pick(f["round_size"], regime)[:, None])
             * jnp.exp(sigma * z_round - 0.5 * sigma**2))
     valuation = c["revenue_multiple"] * pick(f["valuation"], regime)[:, None] * 4 * revenue
-    rescue = attempt & ~success & (u[..., 1] < c["rescue_prob"])
+    # A backer rescues a failed raise outside the gap, up to what it can still put in.
+    room = jnp.maximum(c["rescue_capacity"] - s.rescued, 0.0)
+    rescue = attempt & ~success & (gap >= 1) & (room > 0) & (u[..., 1] < c["rescue_prob"])
+    amount = jnp.where(success, size, jnp.where(rescue, jnp.minimum(size, room), 0.0))
     funded = success | rescue
-    cash = cash + jnp.where(funded, size, 0.0)
+    cash = cash + amount
     liquidity = cash + credit_line
-    acquired = ~funded & (liquidity < burn) & (u[..., 2] < c["acquire_prob"])
-    defaulted = ~acquired & ((liquidity < 0) | covenant_default)
+    runway_post = jnp.where(positive_burn, jnp.maximum(liquidity, 0.0) / safe_burn, RUNWAY_CAP)
+    hazard = c["acquire_prob"] * jnp.exp(-runway_post / c["acquire_runway_q"])
+    acquired = ~bond & ~funded & (u[..., 2] < hazard)
+    broke = liquidity < 0
+    defaulted = ~acquired & (broke | covenant_default)
+    cause = jnp.where(acquired, 4, jnp.where(
+        ~defaulted, 0, jnp.where(covenant_default, 2, jnp.where((repaid > 0) & (liquidity + repaid >= 0), 3, 1))))
     runway = jnp.where(positive_burn, jnp.clip(liquidity / safe_burn, 0.0, RUNWAY_CAP), RUNWAY_CAP)
     return {
         "cash": cash,
         "status": jnp.where(acquired, 2, jnp.where(defaulted, 1, 0)).astype(jnp.int32),
+        "cause": cause.astype(jnp.int32),
         "rounds": s.rounds + success,
         "rescues": s.rescues + rescue,
+        "rescued": s.rescued + jnp.where(rescue, amount, 0.0),
         "down_rounds": s.down_rounds + (success & (valuation < s.v_last)),
-        "raised": s.raised + jnp.where(funded, size, 0.0),
+        "raised": s.raised + amount,
         "v_last": jnp.where(success, valuation, s.v_last),
         "age": jnp.where(funded, 0.0, s.age + 1),
         "gq": gq,

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from .._params import ParamSpec
 from ._math import pick, plan_log_growth
+from .shares import PRICING_PARAMS, reprice
 from .state import DT, EPS
 
 PARAMS: tuple[ParamSpec, ...] = (
@@ -27,14 +28,21 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("ai_opex0", "USD bn/yr", "nonneg", "annualised AI operating expense at as_of"),
     ParamSpec("opex_growth", "1/yr", "real", "annual log growth of AI opex"),
     ParamSpec("credit_line", "USD bn", "nonneg", "undrawn committed credit lines usable before failure"),
+    ParamSpec("capex_liquidity_draw", "1", "prob", "share of liquidity (cash + credit lines) a quarter's AI capex may "
+              "use beyond the cash the quarter generates (core FCF + AI revenue - AI opex - interest)"),
+    ParamSpec("bond_access", "1", "prob", "probability a bond issue or a maturing bond is placed in a quarter, "
+              "whatever the equity funding regime (a winter widens the spread instead)"),
+    *PRICING_PARAMS,
 )
 
 
-def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, ln_f: jax.Array, mk: dict[str, jax.Array],
-          u0: jax.Array, regime: jax.Array, t: jax.Array, z_core: jax.Array) -> dict[str, jax.Array]:
+def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, premium: jax.Array, ln_f: jax.Array,
+          mk: dict[str, jax.Array], u0: jax.Array, elasticity: jax.Array, regime: jax.Array, t: jax.Array,
+          z_core: jax.Array) -> dict[str, jax.Array]:
     """One quarter of every hyperscaler before counterparty replacement (docs/model.md 3.5); (paths, hyperscalers).
 
-    ``ln_s`` is this quarter's log share weight and ``norm`` the share normaliser (paths, 1), as for labs.
+    ``ln_s`` is this quarter's log share weight, ``norm`` the share normaliser (paths, 1) and ``premium`` the
+    log price premium, as for labs (docs/model.md 3.0).
     Returns ln_f, core (non-AI FCF), own (AI revenue), serve, capex_plan, plan_revenue, opex, rho.
     """
     d, price, cost, util, g = (mk[k][:, None] for k in ("D", "P", "C", "U", "G"))
@@ -43,22 +51,31 @@ def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, ln_f: jax.A
     core = p["core_fcf0"] / 4 * jnp.exp(ln_f) * pick(p["core_regime_factor"], regime)
     share = jnp.exp(ln_s) * norm
     quarter0 = p["ai_revenue0"] / 4
-    own = quarter0 * d * price * share
-    serve = (quarter0 * (1 - p["ai_compute_margin0"]) * (1 - p["own_chip_discount"]) * d * share * cost
-             * u0[:, None] / util)
+    ratio = (1 - p["ai_compute_margin0"]) * (1 - p["own_chip_discount"]) * cost * u0[:, None] / (price * util)
+    premium = reprice(premium, ratio, p["reprice_speed"], p["reprice_max"])
+    volume = quarter0 * d * share * jnp.exp(-elasticity[:, None] * premium)
+    own = volume * price * jnp.exp(premium)
+    serve = volume * price * ratio
     growth = jnp.exp(plan_log_growth(p["ai_capex_growth0"], p["ai_capex_growth_inf"], p["ai_capex_growth_decay"],
                                      t, DT))
     opex = p["ai_opex0"] / 4 * jnp.exp(p["opex_growth"] * t * DT)
-    return {"ln_f": ln_f, "core": core, "own": own, "serve": serve,
+    return {"ln_f": ln_f, "premium": premium, "core": core, "own": own, "serve": serve,
             "capex_plan": p["ai_capex0"] / 4 * growth, "plan_revenue": quarter0 * growth, "opex": opex,
             "rho": jnp.clip(util * g, 0.0, 1.0)}
 
 
-def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array,
-           interest: jax.Array) -> dict[str, jax.Array]:
-    """Capex with discipline, burn and margin once AI revenue is known."""
+def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array, interest: jax.Array,
+           cash: jax.Array, credit_line: jax.Array) -> dict[str, jax.Array]:
+    """Capex with discipline, burn and margin once AI revenue is known (docs/model.md 3.5).
+
+    Capex follows the plan trimmed by the AI revenue shortfall, and is then capped by what the quarter's
+    own cash flow (core FCF + AI revenue - AI opex - interest) and a share ``capex_liquidity_draw`` of the
+    liquidity at the start of the quarter (``cash + credit_line``) can pay for.
+    """
     ratio = jnp.clip(revenue / jnp.maximum(f["plan_revenue"], EPS), 0.0, 1.0)
-    capex = f["capex_plan"] * ratio ** p["capex_discipline"]
+    internal = f["core"] + revenue - f["opex"] - interest
+    affordable = jnp.maximum(internal, 0.0) + p["capex_liquidity_draw"] * jnp.maximum(cash + credit_line, 0.0)
+    capex = jnp.minimum(f["capex_plan"] * ratio ** p["capex_discipline"], affordable)
     burn = capex + f["opex"] + interest - revenue - f["core"]
     gross_margin = jnp.clip((revenue - f["serve"]) / jnp.maximum(revenue, EPS), -5.0, 1.0)
     return {"burn": burn, "capex": capex, "gross_margin": gross_margin}

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from .._params import ParamSpec
 from ._math import plan_log_growth
+from .shares import PRICING_PARAMS, reprice
 from .state import DT, EPS
 
 PARAMS: tuple[ParamSpec, ...] = (
@@ -24,46 +25,75 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("opex_growth", "1/yr", "real", "annual log growth of opex"),
     ParamSpec("commitments", "USD bn/yr", "nonneg", "take-or-pay compute commitments by year after as_of", schedule=True),
     ParamSpec("commitment_realisation", "1", "nonneg", "share of the commitment schedule that is actually owed (renegotiation)"),
+    ParamSpec("commitment_renewal", "1", "nonneg", "after the schedule ends, commitments are renewed at this share "
+              "of its last year's level (reached over one year)"),
+    *PRICING_PARAMS,
 )
 
 
-def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, mk: dict[str, jax.Array], u0: jax.Array,
-          t: jax.Array, runway_prev: jax.Array, schedule: jax.Array, wdead: jax.Array) -> dict[str, jax.Array]:
+def commitment(p: dict[str, jax.Array], t: jax.Array, schedule: jax.Array, years: jax.Array) -> jax.Array:
+    """Commitment owed in quarter ``t``, USD bn per quarter, (paths, labs) (docs/model.md 3.2).
+
+    The yearly schedule ``y_0 .. y_{n-1}`` is interpolated linearly between year centres (no steps at year
+    boundaries); after it ends the level moves over one year to ``commitment_renewal y_{n-1}`` and stays.
+    ``schedule`` (labs, years + 1) with a trailing zero column; ``years`` (labs,) its length per lab.
+    """
+    x = jnp.maximum((t - 0.5) / 4 - 0.5, 0.0)
+    i = jnp.floor(x)
+    frac = x - i
+    i = i.astype(jnp.int32)
+    width = schedule.shape[1]
+    last = jnp.take_along_axis(schedule, jnp.clip(years - 1, 0, width - 1)[:, None], axis=1)[:, 0]
+
+    def level(j: jax.Array) -> jax.Array:
+        scheduled = schedule[:, jnp.minimum(j, width - 1)][None, :]
+        return jnp.where((j < years)[None, :], scheduled, p["commitment_renewal"] * last[None, :])
+
+    return p["commitment_realisation"] * (level(i) + frac * (level(i + 1) - level(i))) / 4
+
+
+def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, premium: jax.Array, mk: dict[str, jax.Array],
+          u0: jax.Array, elasticity: jax.Array, t: jax.Array, runway_prev: jax.Array, schedule: jax.Array,
+          years: jax.Array, wdead: jax.Array) -> dict[str, jax.Array]:
     """One quarter of every lab (docs/model.md 3.2); arrays (paths, labs), amounts USD bn per quarter.
 
     Args:
         p: lab parameters, each (paths, labs).
         ln_s: log share weight this quarter (0 at as_of), see :func:`mc_engine.model.shares.step`.
         norm: share normaliser ``N_0 / N_t`` (paths, 1): the market's total weight at as_of over now.
+        premium: log price premium over the market at the end of last quarter (paths, labs).
         mk: market levels this quarter (H, E, R, C, P, G, D, U, S, K), each (paths,).
         u0: starting utilisation (paths,).
+        elasticity: provider-level price elasticity (paths,): volume lost per unit of log premium.
         t: quarter number, 1-based.
         runway_prev: runway at the end of last quarter, quarters.
-        schedule: commitment schedule, USD bn/yr, (labs, years + 1) with a trailing zero column.
+        schedule, years: commitment schedule, USD bn/yr, see :func:`commitment`.
         wdead: share of each lab's compute placed with hosts that have left.
 
     Returns:
         revenue, serve (serving compute), need, base (owed to hosts), spend (cash cost of
-        compute), opex, gross_margin.
+        compute), opex, gross_margin, premium.
     """
     d, price, cost, util, g = (mk[k][:, None] for k in ("D", "P", "C", "U", "G"))
     share = jnp.exp(ln_s) * norm
     quarter0 = p["revenue0"] / 4
-    revenue = quarter0 * d * price * share
-    serve = quarter0 * (1 - p["compute_margin0"]) * d * share * cost * u0[:, None] / util
+    ratio = (1 - p["compute_margin0"]) * cost * u0[:, None] / (price * util)
+    premium = reprice(premium, ratio, p["reprice_speed"], p["reprice_max"])
+    volume = quarter0 * d * share * jnp.exp(-elasticity[:, None] * premium)
+    revenue = volume * price * jnp.exp(premium)
+    serve = volume * price * ratio
     plan = p["training0"] / 4 * jnp.exp(
         plan_log_growth(p["training_growth0"], p["training_growth_inf"], p["training_growth_decay"], t, DT)
     )
     train = plan * jnp.where(runway_prev < p["cut_runway_q"], p["training_cut"], 1.0)
     opex = p["opex0"] / 4 * jnp.exp(p["opex_growth"] * t * DT)
-    year = jnp.minimum((t.astype(jnp.int32) - 1) // 4, schedule.shape[1] - 1)
-    commit = p["commitment_realisation"] * schedule[:, year][None, :] / 4
+    commit = commitment(p, t, schedule, years)
     need = serve + train
     base = jnp.maximum(need, commit)
     spend = base * (1 - wdead) + need * wdead * g
     gross_margin = jnp.clip((revenue - serve) / jnp.maximum(revenue, EPS), -5.0, 1.0)
     return {"revenue": revenue, "serve": serve, "need": need, "base": base, "spend": spend,
-            "opex": opex, "gross_margin": gross_margin}
+            "opex": opex, "gross_margin": gross_margin, "premium": premium}
 
 
 def revenue0(p: dict[str, jax.Array]) -> jax.Array:

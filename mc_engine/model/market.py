@@ -55,6 +55,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("price_elasticity", "1", "nonneg", "elast: market-level elasticity of work demanded to price; spend "
               "S = D P moves by (1 - elast) times the change in ln P"),
     ParamSpec("demand_vol", "1/sqrt(yr)", "nonneg", "s_d: volatility of ln S (and ln D)"),
+    ParamSpec("provider_elasticity", "1", "nonneg", "eps: elasticity of one provider's volume to its own price premium "
+              "over the market (customers switch providers); a premium a keeps exp(-eps a) of the volume"),
     ParamSpec("spend_ceiling", "1", "positive", "S_max: market spend (D P, 1 at as_of) that the economy can carry; "
               "growth is damped by 1 - S / S_max"),
     ParamSpec("modelled_share", "1", "unit_open", "share of market spend held by the modelled labs and hyperscalers "

@@ -12,7 +12,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._params import ParamSpec
 from .state import DT
+
+PRICING_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("reprice_speed", "1/yr", "nonneg", "speed at which the company moves its price premium toward the one "
+              "that ends a negative gross margin (repricing or shedding unprofitable volume)", maximum=1 / DT,
+              maximum_why="the premium moves reprice_speed x dt of the way to its target each quarter: past 1 / dt "
+                          "it overshoots"),
+    ParamSpec("reprice_max", "1", "nonneg", "largest log price premium over the market the company can hold"),
+)
+"""Pricing response of the companies that sell into market spend (labs and hyperscalers)."""
 
 
 def step(ln_s: jax.Array, drift: jax.Array, vol: jax.Array, z: jax.Array) -> jax.Array:
@@ -33,3 +43,14 @@ def normaliser(weights0: jax.Array, ln_s: jax.Array, alive: jax.Array, modelled_
     n0 = total0 / modelled_share
     nt = n0 - total0 + jnp.sum(weights0 * jnp.exp(ln_s) * alive, axis=1)
     return (n0 / nt)[:, None]
+
+
+def reprice(premium: jax.Array, cost_ratio: jax.Array, speed: jax.Array, cap: jax.Array) -> jax.Array:
+    """Log price premium after one quarter (docs/model.md 3.0).
+
+    ``cost_ratio`` is serving cost over revenue at the market price (``1 - gross margin`` with no premium).
+    The premium that ends a negative margin is ``clip(ln cost_ratio, 0, cap)``; the company moves
+    ``min(speed dt, 1)`` of the way to it, and back toward 0 once margins recover.
+    """
+    target = jnp.clip(jnp.log(jnp.maximum(cost_ratio, 1e-30)), 0.0, cap)
+    return premium + jnp.minimum(speed * DT, 1.0) * (target - premium)

@@ -59,8 +59,10 @@ class CompanyState(NamedTuple):
     cash: jax.Array
     debt: jax.Array
     status: jax.Array  # int32: 0 alive, 1 defaulted, 2 acquired
+    cause: jax.Array  # int32: 0 alive, then 1-based funding.CAUSES (cash, covenant, maturity, acquisition)
     rounds: jax.Array
     rescues: jax.Array
+    rescued: jax.Array  # USD bn put in by the strategic backer so far
     down_rounds: jax.Array
     raised: jax.Array
     v_last: jax.Array
@@ -71,8 +73,10 @@ class CompanyState(NamedTuple):
     cumburn: jax.Array
     base_last: jax.Array  # labs: last payment owed to hosts
     breach: jax.Array  # neoclouds: consecutive covenant breaches
+    ebitda_ltm: jax.Array  # neoclouds: trailing four-quarter EBITDA (smoothed), USD bn
     host_share: jax.Array  # hosts: share c_j of own revenue the modelled clients account for
     ln_s: jax.Array  # labs, hyperscalers: log market share
+    premium: jax.Array  # labs, hyperscalers: log price premium over the market
     ln_f: jax.Array  # hyperscalers: log core FCF index
     fleet: jax.Array  # neoclouds
     fleet_c: jax.Array  # neoclouds

@@ -38,15 +38,15 @@ def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], u: ja
         sl = layout.slice_of("neocloud")
         k, kc, b, r = neocloud.initial_fleet(p["neocloud"], m["utilisation0"])
         fleet, fleet_c, book = (x.at[:, sl].set(y) for x, y in ((fleet, k), (fleet_c, kc), (book, b)))
-        power_book = power_book.at[:, sl].set(k * p["neocloud"]["power_cost"])
+        power_book = power_book.at[:, sl].set(k * (p["neocloud"]["power_cost"] + p["neocloud"]["gpu_opex"]))
         rev0 = rev0.at[:, sl].set(r)
     if "hyperscaler" in p:
         rev0 = rev0.at[:, layout.slice_of("hyperscaler")].set(p["hyperscaler"]["ai_revenue0"] / 4)
     company = CompanyState(
-        cash=c["cash0"], debt=c["debt0"], status=jnp.zeros((n, width), jnp.int32), rounds=zeros,
-        rescues=zeros, down_rounds=zeros, raised=zeros, v_last=c["valuation0"], age=c["last_round_age0"],
-        gq=zeros, rev_prev=rev0, runway=ones * RUNWAY_CAP, cumburn=zeros, base_last=zeros, breach=zeros,
-        host_share=zeros, ln_s=zeros, ln_f=zeros, fleet=fleet, fleet_c=fleet_c, book=book,
+        cash=c["cash0"], debt=c["debt0"], status=jnp.zeros((n, width), jnp.int32),
+        cause=jnp.zeros((n, width), jnp.int32), rounds=zeros, rescues=zeros, rescued=zeros, down_rounds=zeros, raised=zeros, v_last=c["valuation0"], age=c["last_round_age0"],
+        gq=zeros, rev_prev=rev0, runway=ones * RUNWAY_CAP, cumburn=zeros, base_last=zeros, breach=zeros, ebitda_ltm=zeros,
+        host_share=zeros, ln_s=zeros, premium=zeros, ln_f=zeros, fleet=fleet, fleet_c=fleet_c, book=book,
         power_book=power_book,
     )
     return State(market.initial_state(m, start_regime), company)
@@ -80,12 +80,25 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
     u_fund = jnp.stack([u[:, 1 + (i + 1) * nc : 1 + (i + 2) * nc] for i in range(3)], axis=-1)
 
     alive = s.status == 0
-    interest, repaid, debt = funding.debt_service(p["funding"], p["company"], s.debt, k, u_ref)
     zeros = jnp.zeros_like(s.cash)
+    # Investment-grade issuers (hyperscalers) borrow in the bond market, whatever the equity regime.
+    bond = jnp.asarray([[kind == "hyperscaler" for kind in layout.kinds]])  # (1, companies)
+    bond_access, credit = zeros, zeros
+    if "hyperscaler" in p:
+        sl = layout.slice_of("hyperscaler")
+        bond_access = bond_access.at[:, sl].set(p["hyperscaler"]["bond_access"])
+        credit = credit.at[:, sl].set(p["hyperscaler"]["credit_line"])
+    cap = jnp.full_like(s.cash, jnp.inf)
+    if "neocloud" in p:
+        sl = layout.slice_of("neocloud")
+        cap = cap.at[:, sl].set(neocloud.debt_cap(p["neocloud"], p["company"]["debt0"][:, sl], s.fleet[:, sl], mk["H"]))
+    interest, due, repaid, debt = funding.debt_service(p["funding"], p["company"], s.debt, k, u_ref, bond, bond_access,
+                                                  cap)
     revenue, burn, margin, base = zeros, zeros, zeros, zeros
     ln_s, ln_f, fleet, fleet_c, book, breach = s.ln_s, s.ln_f, s.fleet, s.fleet_c, s.book, s.breach
-    power_book = s.power_book
-    covenant, credit, own, rho = zeros.astype(bool), zeros, zeros, zeros
+    power_book, premium, ebitda_ltm = s.power_book, s.premium, s.ebitda_ltm
+    elasticity = p["market"]["provider_elasticity"]
+    covenant, breached, cure, own, rho, capex = zeros.astype(bool), zeros.astype(bool), zeros, zeros, zeros, zeros
     w = consts["counterparty"]
 
     # Shares of market spend (docs/model.md 3.0): labs and hyperscalers, normalised together.
@@ -103,7 +116,9 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
     if "lab" in p:
         sl = layout.slice_of("lab")
         wdead = links.dead_host_share(w, alive)[:, sl]
-        f = lab.flows(p["lab"], ln_s[:, sl], norm, mk, u0, t, s.runway[:, sl], consts["schedule"], wdead)
+        f = lab.flows(p["lab"], ln_s[:, sl], norm, s.premium[:, sl], mk, u0, elasticity, t, s.runway[:, sl],
+                      consts["schedule"], consts["schedule_years"], wdead)
+        premium = premium.at[:, sl].set(f["premium"])
         revenue = revenue.at[:, sl].set(f["revenue"])
         margin = margin.at[:, sl].set(f["gross_margin"])
         base = base.at[:, sl].set(f["base"])
@@ -117,36 +132,46 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         fleet, fleet_c, book = (x.at[:, sl].set(f[n]) for x, n in ((fleet, "fleet"), (fleet_c, "fleet_c"), (book, "book")))
         power_book = power_book.at[:, sl].set(f["power_book"])
         debt = debt.at[:, sl].add(f["draw"])
+        capex = capex.at[:, sl].set(f["capex"])
         own, rho = own.at[:, sl].set(f["own"]), rho.at[:, sl].set(f["rho"])
     if "hyperscaler" in p:
         sl = layout.slice_of("hyperscaler")
-        fh = hyperscaler.flows(p["hyperscaler"], ln_s[:, sl], norm, s.ln_f[:, sl], mk, u0, k, t, z_core[:, sl])
-        ln_f = ln_f.at[:, sl].set(fh["ln_f"])
+        fh = hyperscaler.flows(p["hyperscaler"], ln_s[:, sl], norm, s.premium[:, sl], s.ln_f[:, sl], mk, u0,
+                               elasticity, k, t, z_core[:, sl])
+        ln_f, premium = ln_f.at[:, sl].set(fh["ln_f"]), premium.at[:, sl].set(fh["premium"])
         own, rho = own.at[:, sl].set(fh["own"]), rho.at[:, sl].set(fh["rho"])
-        credit = credit.at[:, sl].set(p["hyperscaler"]["credit_line"])
 
     host_share = jnp.where(t == 1, links.host_share(flow, own), s.host_share)
     recover = rho * links.lost_flow(w, s.base_last, alive)
     host_revenue = own * (1 - host_share) + flow + recover
     if "neocloud" in p:
         sl = layout.slice_of("neocloud")
-        g = neocloud.settle(p["neocloud"], f, host_revenue[:, sl], interest[:, sl], debt[:, sl], s.breach[:, sl])
+        g = neocloud.settle(p["neocloud"], f, host_revenue[:, sl], interest[:, sl], debt[:, sl], s.cash[:, sl] - repaid[:, sl],
+                            s.breach[:, sl], s.ebitda_ltm[:, sl], t)
+        ebitda_ltm = ebitda_ltm.at[:, sl].set(g["ebitda_ltm"])
         revenue, burn = revenue.at[:, sl].set(host_revenue[:, sl]), burn.at[:, sl].set(g["burn"])
         margin, breach = margin.at[:, sl].set(g["gross_margin"]), breach.at[:, sl].set(g["breach"])
         covenant = covenant.at[:, sl].set(g["covenant_default"])
+        breached = breached.at[:, sl].set(g["breached"])
+        cure = cure.at[:, sl].set(g["cure"])
+        debt = debt.at[:, sl].add(-g["cure"])
     if "hyperscaler" in p:
         sl = layout.slice_of("hyperscaler")
-        g = hyperscaler.settle(p["hyperscaler"], fh, host_revenue[:, sl], interest[:, sl])
+        g = hyperscaler.settle(p["hyperscaler"], fh, host_revenue[:, sl], interest[:, sl], s.cash[:, sl] - repaid[:, sl],
+                               credit[:, sl])
         revenue, burn = revenue.at[:, sl].set(host_revenue[:, sl]), burn.at[:, sl].set(g["burn"])
         margin = margin.at[:, sl].set(g["gross_margin"])
+        capex = capex.at[:, sl].set(g["capex"])
 
-    cash = s.cash - burn - repaid
-    fund = funding.step(p["funding"], p["company"], s, k, cash, burn, revenue, credit, covenant, u_fund, z_round)
+    cash = s.cash - burn - repaid - cure
+    fund = funding.step(p["funding"], p["company"], s, k, cash, burn, revenue, credit, breached, covenant, due,
+                        repaid, bond, bond_access, u_fund, z_round)
     new = CompanyState(
-        cash=fund["cash"], debt=debt, status=fund["status"], rounds=fund["rounds"], rescues=fund["rescues"],
+        cash=fund["cash"], debt=debt, status=fund["status"], cause=fund["cause"], rounds=fund["rounds"],
+        rescues=fund["rescues"], rescued=fund["rescued"],
         down_rounds=fund["down_rounds"], raised=fund["raised"], v_last=fund["v_last"], age=fund["age"],
         gq=fund["gq"], rev_prev=revenue, runway=fund["runway"], cumburn=s.cumburn + burn, base_last=base,
-        breach=breach, host_share=host_share, ln_s=ln_s, ln_f=ln_f, fleet=fleet, fleet_c=fleet_c, book=book,
+        breach=breach, ebitda_ltm=ebitda_ltm, host_share=host_share, ln_s=ln_s, premium=premium, ln_f=ln_f, fleet=fleet, fleet_c=fleet_c, book=book,
         power_book=power_book,
     )
     # Companies that left before this quarter keep their state (host_share is path-wide and always updates).
@@ -157,7 +182,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         "regime": k,
         "cash": keep.cash, "burn": jnp.where(alive, burn, 0.0), "revenue": jnp.where(alive, revenue, 0.0),
         "gross_margin": jnp.where(alive, margin, 0.0), "runway": keep.runway, "debt": keep.debt,
-        "status": keep.status, "rounds": keep.rounds, "raised": keep.raised, "down_rounds": keep.down_rounds,
-        "cumburn": keep.cumburn,
+        "status": keep.status, "cause": keep.cause, "rounds": keep.rounds, "raised": keep.raised, "down_rounds": keep.down_rounds,
+        "cumburn": keep.cumburn, "capex": jnp.where(alive, capex, 0.0),
     }
     return State(mstate, keep), obs

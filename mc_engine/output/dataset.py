@@ -21,6 +21,7 @@ import xarray as xr
 from .._params import REGIMES
 from ..engine.reduce import COMPANY_VARS, quantiles_from_histogram, tail_mean_from_histogram
 from ..engine.simulate import DEFAULT_QUANTILES, RawResult
+from ..model.funding import CAUSES
 from ..model.market import INDICES
 
 SCHEMA_VERSION: int = 1
@@ -122,7 +123,7 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
     ds = xr.Dataset(coords=coords)
     ds["quarter_bounds"] = (("quarter", "bounds"), bounds)
 
-    counts = raw.counts[:, :, order].astype(np.float64)  # (T, 3, C)
+    counts = raw.counts[:, :, order].astype(np.float64)  # (T, N_COUNTS, C)
     for i, (name, long) in enumerate((
         ("survival_prob", "probability the company is still independent and solvent"),
         ("default_prob", "cumulative probability of default (competing risk)"),
@@ -140,6 +141,20 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
     ds["default_quarter"] = (("company", "quarter"), new_defaults / n,
                              {"units": "1", "long_name": "probability of defaulting in this quarter",
                               "cell_methods": "quarter: sum"})
+    # Exits by cause: defaults (cash, covenant, maturity) then acquisition; they sum to 1 - survival_prob.
+    by_cause = np.stack([counts[:, 3, :], counts[:, 4, :], counts[:, 5, :], counts[:, 2, :]], axis=-1)  # (T, C, 4)
+    p_cause = np.transpose(by_cause, (1, 0, 2)) / n
+    ds = ds.assign_coords(cause=("cause", list(CAUSES), {
+        "long_name": "cause of exit",
+        "description": "cash: cash (and credit lines) exhausted; covenant: a leverage covenant breach left uncured "
+                       "for the covenant's quarters; maturity: a maturity not refinanced that the company could "
+                       "not repay from cash; acquisition: bought while independent"}))
+    ds["exit_prob"] = (("company", "quarter", "cause"), p_cause,
+                       {"units": "1", "long_name": "cumulative probability of having left by this cause",
+                        "cell_methods": "quarter: point", "ancillary_variables": "exit_prob_se"})
+    ds["exit_prob_se"] = (("company", "quarter", "cause"), np.sqrt(p_cause * (1 - p_cause) / n),
+                          {"units": "1", "long_name": "Monte Carlo standard error of exit_prob",
+                           "cell_methods": "quarter: point"})
 
     q = quantiles_from_histogram(raw.hist, raw.edges, raw.extremes[:, 0], raw.extremes[:, 1], qs,
                                  np.moveaxis(raw.ties, 1, 0))  # (T, C, V, Q)
