@@ -23,6 +23,7 @@ from test_simulate import HORIZON, THIN_MARKET, sketch_traces
 from mc_engine.engine.reduce import (
     N_BINS,
     asinh,
+    atom_count,
     histogram,
     masked_extremes,
     pilot_edges,
@@ -48,10 +49,14 @@ def exact(x: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def sketch_quantiles(x: np.ndarray, levels: np.ndarray, pilot: int = PILOT) -> tuple[np.ndarray, np.ndarray]:
-    """Sketch quantiles of each column of ``x`` (n, k) float32, and the histogram counts (k, N_BINS + 2)."""
+    """Sketch quantiles of each column of ``x`` (n, k) float32, and the histogram counts (k, N_BINS + 2), with
+    the ties at the extremes and the atom counted as the engine does."""
     edges = pilot_edges(x[:pilot], np.ones((pilot, x.shape[1]), bool))
-    counts = np.asarray(histogram(jnp.asarray(x), jnp.ones(x.shape, bool), jnp.asarray(edges)))
-    return quantiles_from_histogram(counts, edges, x.min(0), x.max(0), levels), counts
+    xj, everything, ej = jnp.asarray(x), jnp.ones(x.shape, bool), jnp.asarray(edges)
+    counts = np.asarray(histogram(xj, everything, ej))
+    ties = np.asarray(ties_at_extremes(xj, everything, xj.min(0), xj.max(0)))
+    atoms = np.asarray(atom_count(xj, everything, ej))
+    return quantiles_from_histogram(counts, edges, x.min(0), x.max(0), levels, ties, atoms), counts
 
 
 # ------------------------------------------------------------------------------------------ (a) synthetic
@@ -153,18 +158,30 @@ def test_sketch_keeps_tails_that_span_decades_toward_zero(shape):
     assert rank_error(np.sort(x.astype(np.float64)), q[0], LEVELS).max() <= TAIL_RANK
 
 
+def test_an_atom_inside_the_range_is_returned_exactly():
+    """30 % exactly 0 between negative and positive values (a burn of 0: capex capped at cash flow), and
+    the minimum not 0: the levels inside the atom are 0, the others right to a fraction of a bin (bins
+    here hold ~100 values; the atom's own bin is split evenly around it: measured max 13 paths)."""
+    rng = np.random.default_rng(SEED)
+    x = np.where(rng.random(N) < 0.3, 0.0, rng.normal(0.5, 1.0, N)).astype(np.float32)
+    q, _ = sketch_quantiles(x[:, None], LEVELS)
+    zeros = (x == 0).sum()
+    below = (x < 0).sum()
+    inside = (below < LEVELS * N) & (below + zeros >= LEVELS * N)
+    assert inside.sum() >= 25 and np.all(q[0, inside] == 0.0)
+    assert rank_error(np.sort(x.astype(np.float64)), q[0], LEVELS).max() <= 30
+
+
 def test_atoms_at_the_extremes_are_returned_exactly():
     """40 % of the values exactly 0 (nothing raised) and 10 % exactly 100 (runway at its cap): every level
     inside an atom is the atom's value, and the levels between are right to a few paths."""
     rng = np.random.default_rng(SEED)
     u = rng.random(N)
     x = np.where(u < 0.4, 0.0, np.where(u > 0.9, 100.0, np.minimum(rng.lognormal(1.0, 1.0, N), 99.0))).astype(np.float32)
-    edges = pilot_edges(x[:PILOT, None], np.ones((PILOT, 1), bool))
     low, high = jnp.asarray(x.min())[None], jnp.asarray(x.max())[None]
     ties = np.asarray(ties_at_extremes(jnp.asarray(x[:, None]), jnp.ones((N, 1), bool), low, high))
     np.testing.assert_array_equal(ties[:, 0], [(x == 0).sum(), (x == 100).sum()])
-    counts = np.asarray(histogram(jnp.asarray(x[:, None]), jnp.ones((N, 1), bool), jnp.asarray(edges)))
-    q = quantiles_from_histogram(counts, edges, x.min(keepdims=True), x.max(keepdims=True), LEVELS, ties)[0]
+    q = sketch_quantiles(x[:, None], LEVELS)[0][0]
     inside_low, inside_high = ties[0, 0] >= LEVELS * N, N - ties[1, 0] < LEVELS * N
     assert np.all(q[inside_low] == 0.0) and np.all(q[inside_high] == 100.0)
     assert rank_error(np.sort(x.astype(np.float64)), q, LEVELS).max() <= 8
@@ -237,7 +254,9 @@ def test_simulate_quantiles_match_every_traced_path():
         for j, company in enumerate(ds.company.values):
             for t in range(HORIZON):
                 x = np.sort(traced[key][t, alive[t, :, j], j].astype(np.float64))
-                assert len(x) == int(ds.n_alive[j, t]) > 1000
+                assert len(x) == int(ds.n_alive[j, t])
+                if len(x) < 1000:  # a company mostly gone: a few order statistics per level say little
+                    continue
                 q = ds[out].values[j, t].astype(np.float64) / scale
                 errors.append(bracket_error(x, q, levels))
                 if out in CONTINUOUS:

@@ -41,6 +41,13 @@ the log-spaced sketch: worst rank error 8 paths, and every quantile off by more 
 13 % relative), price index (2 %: rank 19, 6.6 %) and runway; before ties at the extremes were counted,
 the nothing-raised atom put anthropic's median amount raised at 0.09 bn where most paths raised nothing.
 """
+SIGNED_TOL = 5e-3
+"""For a quantity that takes both signs (burn of a cash-generating hyperscaler), a relative error near
+zero means nothing and the sketch's bins there are linear in x with a width set by the interquartile
+range: such a quantile also passes within ``SIGNED_TOL`` x IQR of the exact one (a dense cluster of
+burns just above zero sits inside one or two bins: measured up to 159 paths in rank, 7.4e-4 IQR)."""
+
+
 def rank_error(sorted_x: np.ndarray, q: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """How many paths ``q`` is off: distance of ``levels * n`` from the range of ranks of values equal
     to ``q`` (0 when an order statistic at that level equals ``q``)."""
@@ -69,6 +76,9 @@ def check(name: str, q: np.ndarray, x: np.ndarray, where: str) -> list[str]:
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(q - q_exact) / np.abs(q_exact)
     bad = (ranks > RANK_TOL) & ~(rel <= REL_TOL)
+    if x[0] < 0 < x[-1]:
+        iqr = np.subtract(*np.quantile(x, [0.75, 0.25]))
+        bad &= np.abs(q - q_exact) > SIGNED_TOL * iqr
     return [f"{name} {where} {levels[i]:.2f}: reported {q[i]:.4g}, exact {q_exact[i]:.4g} "
             f"(rank error {ranks[i]:.0f} of {len(x)}, relative {rel[i]:.2g})" for i in np.flatnonzero(bad)]
 

@@ -65,7 +65,7 @@ def merge_processes(acc: Any, horizon: dict[str, np.ndarray], final: dict[str, n
     Args:
         acc: this process's :class:`~mc_engine.engine.simulate.Accumulator` (finished, superblocks kept); its
             fields are replaced by the merged ones.
-        horizon: this process's horizon sketches ``hist``, ``extremes``, ``ties``, ``rounds``, ``down``.
+        horizon: this process's horizon sketches ``hist``, ``extremes``, ``ties``, ``atoms``, ``rounds``, ``down``.
         final, inputs: the sensitivity subsample (held by process 0, which owns the run's first paths).
         keep: paths in the sensitivity subsample; input_names: its uncertain inputs.
         ranges: every process's key blocks (:func:`process_block_range`); superblock: blocks per unit.
@@ -73,7 +73,7 @@ def merge_processes(acc: Any, horizon: dict[str, np.ndarray], final: dict[str, n
     Returns:
         ``horizon``, ``final`` and ``inputs`` merged.
     """
-    for k in ("counts", "hist", "mhist", "regime"):
+    for k in ("counts", "hist", "mhist", "atoms", "matoms", "regime"):
         setattr(acc, k, _gather(getattr(acc, k)).sum(0))
     for k, t in (("extremes", "ties"), ("mextremes", "mties")):
         ext, ties = _merge_ties(_gather(getattr(acc, k)), _gather(getattr(acc, t)), axis=2)
@@ -92,7 +92,8 @@ def merge_processes(acc: Any, horizon: dict[str, np.ndarray], final: dict[str, n
             for i in range(len(p_units)):  # superblocks in global order: the fold of a one-process run
                 total = rows[i] if total is None else total + rows[i]
         setattr(acc, k, total)
-    merged_horizon = {"hist": _gather(horizon["hist"]).sum(0), "rounds": _gather(horizon["rounds"]).sum(0),
+    merged_horizon = {"hist": _gather(horizon["hist"]).sum(0), "atoms": _gather(horizon["atoms"]).sum(0),
+                      "rounds": _gather(horizon["rounds"]).sum(0),
                       "down": _gather(horizon["down"]).sum(0)}
     merged_horizon["extremes"], merged_horizon["ties"] = _merge_ties(_gather(horizon["extremes"]),
                                                                      _gather(horizon["ties"]), axis=1)

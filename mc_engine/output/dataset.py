@@ -157,7 +157,7 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
                            "cell_methods": "quarter: point"})
 
     q = quantiles_from_histogram(raw.hist, raw.edges, raw.extremes[:, 0], raw.extremes[:, 1], qs,
-                                 np.moveaxis(raw.ties, 1, 0))  # (T, C, V, Q)
+                                 np.moveaxis(raw.ties, 1, 0), raw.atoms)  # (T, C, V, Q)
     q = q[:, order]
     sums = raw.sums[:, order]  # (T, C, V)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -172,7 +172,7 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
                                   {"units": units, "long_name": f"mean {long}", "cell_methods": method})
 
     mq = quantiles_from_histogram(raw.mhist, raw.medges, raw.mextremes[:, 0], raw.mextremes[:, 1], qs,
-                                  np.moveaxis(raw.mties, 1, 0))
+                                  np.moveaxis(raw.mties, 1, 0), raw.matoms)
     for m, key in enumerate(INDICES):
         name, long = MARKET_NAMES[key]
         ds[name] = (("quarter", "quantile"), mq[:, m, :].astype(np.float32),
@@ -185,9 +185,9 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
 
     hs = raw.horizon_stats
     cum_q = quantiles_from_histogram(hs["hist"], hs["edges"], hs["extremes"][0], hs["extremes"][1], qs,
-                                     hs["ties"])[order]
+                                     hs["ties"], hs["atoms"])[order]
     var95, cvar95 = tail_mean_from_histogram(hs["hist"][:, 0], hs["edges"][:, 0], hs["extremes"][0][:, 0],
-                                             hs["extremes"][1][:, 0], 0.95, hs["ties"][:, :, 0])
+                                             hs["extremes"][1][:, 0], 0.95, hs["ties"][:, :, 0], hs["atoms"][:, 0])
     ds["cumulative_burn"] = (("company", "quantile"), (cum_q[:, 0] * USD_PER_BN).astype(np.float32),
                              {"units": "USD", "long_name": "cumulative burn to the horizon or exit",
                               "cell_methods": "time: sum (quantiles over paths)"})
