@@ -111,11 +111,11 @@ def interest_share(r: Run, company: str) -> np.ndarray:
     return year_sum(r, company, interest(r, company, YEAR)) / year_flow(r, company, "revenue")
 
 
-def span_flow(r: Run, company: str, first: int, last: int) -> np.ndarray:
-    """Sum of a company's revenue over quarters ``first..last`` (1-based), on paths alive through ``last``."""
+def span_flow(r: Run, company: str, first: int, last: int, var: str = "revenue") -> np.ndarray:
+    """Sum of a company's flow over quarters ``first..last`` (1-based), on paths alive through ``last``."""
     j = r.col(company)
     alive = r.trace["status"][last - 1, :, j] == 0
-    return r.trace["revenue"][first - 1 : last, :, j].sum(axis=0)[alive]
+    return r.trace[var][first - 1 : last, :, j].sum(axis=0)[alive]
 
 
 FIGURES = {
@@ -128,12 +128,14 @@ FIGURES = {
     "hardware_cost_index": lambda r: r.trace["H"][YEAR - 1],
     "algo_compute_per_token": lambda r: r.trace["E"][YEAR - 1],
     "tokens_growth": lambda r: r.trace["D"][YEAR - 1] * r.trace["R"][YEAR - 1],
-    # Six-year rows (model v2, docs/calibration.md table 3). Quarter 1 ends 2026-09-30.
+    # Six-year rows (model v2, docs/calibration.md section 2b). Quarter 1 ends 2026-09-30.
     "tokens_six_years": lambda r: r.trace["D"][HORIZON - 1] * r.trace["R"][HORIZON - 1],
     "rent_over_hardware_horizon": lambda r: r.trace["G"][HORIZON - 1] / r.trace["H"][HORIZON - 1],
     "spend_index_horizon": lambda r: r.trace["D"][HORIZON - 1] * r.trace["P"][HORIZON - 1],
     "openai_revenue_2028": lambda r: span_flow(r, "openai", 7, 10),
     "openai_revenue_2030": lambda r: span_flow(r, "openai", 15, 18),
+    "openai_burn_2027": lambda r: span_flow(r, "openai", 3, 6, "burn"),
+    "openai_burn_2028": lambda r: span_flow(r, "openai", 7, 10, "burn"),
     "oracle_revenue_fy27": lambda r: span_flow(r, "oracle", 1, 4),
     "oracle_revenue_fy28": lambda r: span_flow(r, "oracle", 5, 8),
     "oracle_revenue_fy29": lambda r: span_flow(r, "oracle", 9, 12),
@@ -142,7 +144,7 @@ FIGURES = {
 """Name -> per-path values of the figure whose median is calibrated (USD bn/yr, or a ratio)."""
 
 ORACLE_GUIDANCE = {"fy27": 32.0, "fy28": 73.0, "fy29": 114.0, "fy30": 144.0}
-"""Oracle cloud infrastructure revenue guidance, USD bn (docs/calibration.md table 3): the range is 0.5-1.25x,
+"""Oracle cloud infrastructure revenue guidance, USD bn (docs/calibration.md section 2b): the range is 0.5-1.25x,
 because the guidance rests on an RPO that is mostly one client's (OpenAI's) commitments paid in full."""
 
 # Ranges: docs/calibration.md, table 1, where each is derived from priors-sources.md.
@@ -161,6 +163,8 @@ MEDIAN_RANGES = [
     pytest.param("spend_index_horizon", 1.0, 100.0, id="spend_index_horizon"),
     pytest.param("openai_revenue_2028", 40.0, 150.0, id="openai_revenue_2028"),
     pytest.param("openai_revenue_2030", 50.0, 300.0, id="openai_revenue_2030"),
+    pytest.param("openai_burn_2027", 17.5, 50.0, id="openai_burn_2027"),
+    pytest.param("openai_burn_2028", 22.5, 65.0, id="openai_burn_2028"),
     *[pytest.param(f"oracle_revenue_{fy}", 0.5 * g, 1.25 * g, id=f"oracle_revenue_{fy}")
       for fy, g in ORACLE_GUIDANCE.items()],
 ]
@@ -217,7 +221,7 @@ SURVIVAL_RANGES = [
 # Six-year default probability (model v2, issue "credit behaviour"): S&P 2024 global corporate 5-year cumulative
 # default rates by rating (AAA 0.34 %, AA 0.28 %, A 0.39 %, BBB 1.36 %, BB 5.75 %, B 15.6 %, CCC/C 46.5 %) and the
 # market-implied bands (CoreWeave CDS ~450-650bp, 7.5-11 %/yr risk-neutral; Oracle CDS ~140bp, ~2.3 %/yr), scaled to
-# real-world (/2-3). docs/calibration.md table 2b derives each range.
+# real-world (/2-3). docs/calibration.md section 2 (the default-band table) derives each range.
 DEFAULT_RANGES = [
     pytest.param("microsoft", 0.0, 0.008, id="microsoft"),
     pytest.param("alphabet", 0.0, 0.008, id="alphabet"),

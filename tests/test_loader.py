@@ -66,6 +66,17 @@ revenue0 = { dist = "pert", lo = 1, mode = 2, hi = 5 }
     assert over.digest != base.digest
 
 
+def test_override_keeps_the_bounds_it_replaces_unless_it_states_its_own(minimal_file, write):
+    """A scenario's distribution without ``bounds`` keeps the base file's; explicit bounds win; a point needs none."""
+    write("bounded.toml", 'include = "minimal.toml"\n[market]\nalgo_gain = { ci90 = [0.5, 2.0], bounds = [0.0, 3.0] }\n')
+    kept = load(write("kept.toml", 'include = "bounded.toml"\n[market]\nalgo_gain = { ci90 = [0.9, 2.3] }\n'))
+    assert kept.inputs["market.algo_gain"].dist.bounds == (0.0, 3.0)
+    own = load(write("own.toml", 'include = "bounded.toml"\n[market]\nalgo_gain = { ci90 = [0.9, 2.3], bounds = [0.1, 5.0] }\n'))
+    assert own.inputs["market.algo_gain"].dist.bounds == (0.1, 5.0)
+    point = load(write("point.toml", 'include = "bounded.toml"\n[market]\nalgo_gain = 1.5\n'))
+    assert point.inputs["market.algo_gain"].dist.params == (1.5,)
+
+
 def test_ci90_crossing_zero_is_normal(minimal_file, write):
     priors = load(scenario(write, "[market]\nreasoning_growth = { ci90 = [-0.5, 1.5] }\n"))
     dist = priors.inputs["market.reasoning_growth"].dist

@@ -45,7 +45,9 @@ TOP_KEYS: tuple[str, ...] = (
     "counterparty",
     "correlation",
 )
-COMPANY_META: tuple[str, ...] = ("kind", "name", "backer", "source", "as_of", "note")
+COMPANY_META: tuple[str, ...] = ("kind", "name", "backer", "source", "as_of", "note", "credit")
+RATINGS: tuple[str, ...] = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC")
+"""Rating classes of the credit table (S&P scale without notches; "AA-" reads as class AA)."""
 Key = tuple[str, ...]
 
 
@@ -86,6 +88,12 @@ class Company:
     name: str
     kind: str
     backer: str | None
+    rating: str | None = None
+    """Issuer rating as published (e.g. ``"AA-"``), from the company's ``credit`` table, or None."""
+    cds_bp: float | None = None
+    """Five-year CDS spread in basis points from the ``credit`` table, or None."""
+    credit_source: str | None = None
+    """Where the rating and spread come from."""
 
 
 @dataclass(frozen=True)
@@ -503,7 +511,9 @@ class _Checker:
             for field, val in (("name", name), ("backer", backer)):
                 if val is not None and not isinstance(val, str):
                     self.problem((*key, field), f"must be text (got {show_value(val)})")
-            companies.append(Company(cid, str(name), kind, backer if isinstance(backer, str) else None))
+            rating, cds, credit_source = self.credit((*key, "credit"), body.get("credit"))
+            companies.append(Company(cid, str(name), kind, backer if isinstance(backer, str) else None,
+                                     rating, cds, credit_source))
         for kind, body in kinds.items():
             if kind in KINDS and isinstance(body, dict):
                 self.unknown_keys(("kinds", kind), body, {s.name for s in KINDS[kind]} | META_KEYS)
@@ -511,6 +521,26 @@ class _Checker:
                     if spec.name in body and (kind, spec.name) not in used:
                         self.param(("kinds", kind, spec.name), body[spec.name], spec, {}, schedules={})
         return tuple(companies)
+
+    def credit(self, key: Key, node: Any) -> tuple[str | None, float | None, str | None]:
+        """A company's ``credit = { rating = "AA-", cds_bp = 140, source = "...", as_of = ... }`` (all optional
+        but a source and date when anything is given): rating, spread and source."""
+        if node is None:
+            return None, None, None
+        if not isinstance(node, dict):
+            self.problem(key, "must be a table { rating = \"BBB\", cds_bp = 140, source = \"...\", as_of = ... }")
+            return None, None, None
+        self.unknown_keys(key, node, {"rating", "cds_bp", "source", "as_of", "note"})
+        rating, cds, source = node.get("rating"), node.get("cds_bp"), node.get("source")
+        if rating is not None and (not isinstance(rating, str) or rating.rstrip("+-") not in RATINGS):
+            self.problem((*key, "rating"), f"must be a rating such as \"AA-\" or \"BBB\" (got {show_value(rating)})")
+            rating = None
+        if cds is not None and (isinstance(cds, bool) or not isinstance(cds, int | float) or not 0 <= cds < 1e5):
+            self.problem((*key, "cds_bp"), f"must be a spread in basis points >= 0 (got {show_value(cds)})")
+            cds = None
+        if self.require_sources and (not source or "as_of" not in node):
+            self.problem(key, "no source and as_of; add source = \"...\" and as_of = YYYY-MM-DD")
+        return rating, float(cds) if cds is not None else None, str(source) if source else None
 
     def probability_row(self, key: Key, node: Any) -> np.ndarray | None:
         if not isinstance(node, dict):
