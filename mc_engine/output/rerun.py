@@ -162,12 +162,18 @@ def standard_errors(ds: xr.Dataset) -> dict[str, xr.DataArray]:
     return out
 
 
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal arrays, NaN equal to NaN where numeric (a coordinate such as a CDS spread is NaN where unknown)."""
+    numeric = np.issubdtype(a.dtype, np.number) and np.issubdtype(b.dtype, np.number)
+    return bool(np.array_equal(a, b, equal_nan=numeric))
+
+
 def compare(stored: xr.Dataset, rerun: xr.Dataset, tolerance: float = 4.0) -> Comparison:
     """Compare two decoded run Datasets variable by variable (see the module docstring)."""
     diffs: list[VariableDiff] = []
     identical = True
     for name in stored.coords:
-        if name not in rerun.coords or not np.array_equal(stored[name].values, rerun[name].values):
+        if name not in rerun.coords or not _same_values(stored[name].values, rerun[name].values):
             identical = False
             diffs.append(VariableDiff(str(name), math.inf, None, {}, "coordinate differs or is missing"))
     se = standard_errors(stored)
