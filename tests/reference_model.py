@@ -205,7 +205,7 @@ def simulate_reference(
     # ---- lab parameters, (n, labs)
     lab = {k: p.company(k, li) for k in (
         "revenue0", "compute_margin0", "share_drift", "share_vol", "training0", "training_growth0",
-        "training_growth_inf", "training_growth_decay", "training_cut", "cut_runway_q", "opex0",
+        "training_growth_inf", "training_growth_decay", "training_cut", "cut_runway_q", "opex0", "training_revenue_cap",
         "opex_growth", "commitment_realisation", "commitment_renewal", "reprice_speed", "reprice_max")}  # fmt: skip
     schedules = [priors.schedules[f"companies.{ids[i]}.commitments"] for i in li]
 
@@ -356,7 +356,8 @@ def simulate_reference(
         g_train = g_train + _growth_path(lab["training_growth0"], lab["training_growth_inf"],
                                          lab["training_growth_decay"], t) * DT
         train_plan = lab["training0"] / 4 * np.exp(g_train)
-        train = train_plan * np.where(runway[:, li] < lab["cut_runway_q"], lab["training_cut"], 1.0)
+        train = (np.minimum(train_plan, lab["training_revenue_cap"] * rev_lab)
+                 * np.where(runway[:, li] < lab["cut_runway_q"], lab["training_cut"], 1.0))
         opex_lab = lab["opex0"] / 4 * np.exp(lab["opex_growth"] * tau)
         # commitments: linear between year centres; after the schedule, commitment_renewal x its last year
         x_year = max((t - 0.5) / 4 - 0.5, 0.0)

@@ -72,7 +72,7 @@ def hand_tree() -> dict[str, Any]:
         "training_growth_decay": 0.5, "training_cut": 0.6, "cut_runway_q": 10.0, "opex0": 8.0,
         "opex_growth": 0.3, "commitments": [70.0, 120.0], "commitment_realisation": 0.9,
         "commitment_renewal": 0.5, "reprice_speed": 1.0, "reprice_max": 0.5, "rescue_capacity": 1000.0,
-        "acquire_runway_q": 1.0,
+        "acquire_runway_q": 1.0, "training_revenue_cap": 1.5,
     })  # fmt: skip
     tree["companies"]["acloud"].update({
         "cash0": 1.3, "debt0": 12.0, "rate_spread": 0.05, "tenor": 5.0, "raise_trigger_q": 4.0,
@@ -244,7 +244,7 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
                     * math.exp(-lab["training_growth_decay"] * (t - 1) * dt)) * dt
         plan_training = lab["training0"] / 4 * math.exp(g_train)
         cut = lab_st["runway"] < lab["cut_runway_q"]
-        train = plan_training * (lab["training_cut"] if cut else 1.0)
+        train = min(plan_training, lab["training_revenue_cap"] * rev) * (lab["training_cut"] if cut else 1.0)
         opex = lab["opex0"] / 4 * math.exp(lab["opex_growth"] * tau)
         # commitments: linear between year centres, then commitment_renewal x the last year
         sched = lab["commitments"]

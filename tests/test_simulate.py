@@ -91,7 +91,7 @@ def sim_tree() -> dict[str, Any]:
         "training_growth_inf": 0.3, "training_growth_decay": 0.5, "training_cut": 0.6, "cut_runway_q": 8.0,
         "opex0": 8.0, "opex_growth": 0.3, "commitments": [70.0, 120.0], "commitment_realisation": 0.9,
         "commitment_renewal": 0.5, "reprice_speed": 1.0, "reprice_max": 0.5, "rescue_capacity": 100.0,
-        "acquire_runway_q": 1.0,
+        "acquire_runway_q": 1.0, "training_revenue_cap": 10.0,
     })  # fmt: skip
     companies["acloud"].update({
         "cash0": {"ci90": [0.5, 3.0]}, "debt0": 12.0, "rate_spread": 0.05, "tenor": 5.0,

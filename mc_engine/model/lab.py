@@ -20,6 +20,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("training_growth_inf", "1/yr", "real", "long-run annual log growth of training spend"),
     ParamSpec("training_growth_decay", "1/yr", "nonneg", "rate at which training growth decays to its long-run value"),
     ParamSpec("training_cut", "1", "prob", "cut: training spend multiplier while runway is short"),
+    ParamSpec("training_revenue_cap", "1", "positive", "training spend is at most this multiple of the quarter's "
+              "revenue: investors fund frontier training in proportion to what the lab sells"),
     ParamSpec("cut_runway_q", "quarters", "nonneg", "training is cut when runway falls below this"),
     ParamSpec("opex0", "USD bn/yr", "nonneg", "annualised non-compute operating expense at as_of"),
     ParamSpec("opex_growth", "1/yr", "real", "annual log growth of opex"),
@@ -85,7 +87,8 @@ def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, premium: ja
     plan = p["training0"] / 4 * jnp.exp(
         plan_log_growth(p["training_growth0"], p["training_growth_inf"], p["training_growth_decay"], t, DT)
     )
-    train = plan * jnp.where(runway_prev < p["cut_runway_q"], p["training_cut"], 1.0)
+    train = (jnp.minimum(plan, p["training_revenue_cap"] * revenue)
+             * jnp.where(runway_prev < p["cut_runway_q"], p["training_cut"], 1.0))
     opex = p["opex0"] / 4 * jnp.exp(p["opex_growth"] * t * DT)
     commit = commitment(p, t, schedule, years)
     need = serve + train
