@@ -29,12 +29,12 @@ class Problem:
 class PriorError(ValueError):
     """A prior file is invalid. ``problems`` lists every problem found; ``str()`` shows them all."""
 
-    def __init__(self, problems: list[Problem] | Problem):
+    def __init__(self, problems: list[Problem] | Problem, head: str = "invalid priors"):
         self.problems: tuple[Problem, ...] = (
             (problems,) if isinstance(problems, Problem) else tuple(problems)
         )
         lines = [str(p) for p in self.problems]
-        head = "invalid priors" if len(lines) == 1 else f"invalid priors ({len(lines)} problems)"
+        head = head if len(lines) == 1 else f"{head} ({len(lines)} problems)"
         super().__init__(head + ":\n  " + "\n  ".join(lines))
 
 

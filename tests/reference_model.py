@@ -170,6 +170,7 @@ def simulate_reference(
     trend = {nm: tuple(p.market(f"{nm}{sfx}") for sfx in ("_inf", "_speed", "_rate_vol")) for nm in trend_names}
     s_h, s_a, s_r = p.market("hardware_vol"), p.market("algo_vol"), p.market("reasoning_vol")
     pass_through, war, s_p = p.market("price_pass_through"), p.per_regime("market.price_war"), p.market("price_vol")
+    price_floor, floor_speed = p.market("price_floor"), p.market("price_floor_speed")
     markup, k_m, s_g = p.per_regime("market.rent_markup"), p.market("rent_markup_speed"), p.market("rental_vol")
     g_0, g_inf, lam = p.market("demand_growth0"), p.market("demand_growth_inf"), p.market("demand_growth_decay")
     shift, elast, s_d = p.per_regime("market.demand_shift"), p.market("price_elasticity"), p.market("demand_vol")
@@ -291,7 +292,8 @@ def simulate_reference(
         ln_e_new = ln_e - a * DT + s_a * sqdt * shock.normal((n,))
         ln_r_new = ln_r + r * DT + s_r * sqdt * shock.normal((n,))
         ln_c_new = ln_h_new + ln_e_new + ln_r_new
-        d_ln_p = (pass_through * (ln_c_new - ln_c) - (w_drift + _pick(war, k)) * DT
+        below = np.maximum(price_floor - (ln_p - ln_c), 0.0)  # price under the floor relative to cost
+        d_ln_p = (pass_through * (ln_c_new - ln_c) - (w_drift + _pick(war, k)) * DT + floor_speed * DT * below
                   + s_p * sqdt * shock.normal((n,)))
         ln_p_new = ln_p + d_ln_p
         ln_m = ln_m + k_m * DT * (_pick(markup, k) - ln_m) + s_g * sqdt * shock.normal((n,))

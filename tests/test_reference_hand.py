@@ -40,7 +40,7 @@ V2_MARKET_POINTS: dict[str, Any] = {
     "rent_markup": {"boom": 0.1, "normal": -0.05, "winter": -0.4}, "rent_markup_speed": 1.0,
     "spend_ceiling": 3.0, "modelled_share": 0.5,
     "capacity_growth0": 0.8, "capacity_growth_inf": 0.3, "capacity_growth_decay": 0.5, "capacity_response": 0.5,
-    "utilisation_gap": 0.5, "provider_elasticity": 1.1,
+    "utilisation_gap": 0.5, "provider_elasticity": 1.1, "price_floor": 0.1, "price_floor_speed": 2.0,
 }  # fmt: skip
 """Model v2 market inputs (trend rates, rent markup, spend ceiling, shares, capacity) as point values."""
 
@@ -209,7 +209,9 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         ln_e = ln_e - rates["algo_gain"] * dt
         ln_r = ln_r + rates["reasoning_growth"] * dt
         ln_c = ln_h + ln_e + ln_r
-        d_ln_p = m["price_pass_through"] * (ln_c - ln_c_old) - (rates["price_war_drift"] + m["price_war"]["normal"]) * dt
+        below = max(m["price_floor"] - (ln_p - ln_c_old), 0.0)
+        d_ln_p = (m["price_pass_through"] * (ln_c - ln_c_old) - (rates["price_war_drift"] + m["price_war"]["normal"]) * dt
+                  + m["price_floor_speed"] * dt * below)
         ln_p = ln_p + d_ln_p
         ln_m = ln_m + m["rent_markup_speed"] * dt * (m["rent_markup"]["normal"] - ln_m)
         g = m["demand_growth_inf"] + (m["demand_growth0"] - m["demand_growth_inf"]) * math.exp(

@@ -112,10 +112,11 @@ def test_resume_after_crash_equals_fresh(files: tuple[Path, Path], tmp_path: Pat
         mc_engine.sweep(base, GRID, [alt], out=tmp_path / "a", after_point=crash_after_two, **SETTINGS)
     assert sorted(p.name for p in (tmp_path / "a" / "points").glob("*.json")) == ["0.json", "1.json"]
     assert not (tmp_path / "a" / "result.nc").exists()
+    (tmp_path / "a" / "points" / "1.json").write_text('{"index": ')  # a corrupt record: that point is redone
     redone: list[int] = []
     resumed = mc_engine.sweep(base, GRID, [alt], out=tmp_path / "a", after_point=lambda p: redone.append(p.index),
                               **SETTINGS)
-    assert redone == [2, 3, 4, 5, 6, 7]
+    assert redone == [1, 2, 3, 4, 5, 6, 7]
     fresh = mc_engine.sweep(base, GRID, [alt], out=tmp_path / "b", **SETTINGS)
     xr.testing.assert_identical(resumed.drop_attrs(), fresh.drop_attrs())
     on_disk = xr.open_dataset(tmp_path / "a" / "result.nc")

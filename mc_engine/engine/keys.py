@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import jax
 
+from .._options import PRNG_CHOICES as PRNG_CHOICES
+from .._options import check_prng, check_seed
+
 DEFAULT_PRNG: str = "philox4x32"
 """Counter-based PRNG: on 2 CPU cores philox4x32 drew normals ~2.5x faster than threefry2x32,
 and unlike rbg it gives the same numbers on every backend."""
-
-PRNG_CHOICES: tuple[str, ...] = ("philox4x32", "threefry4x32", "threefry2x32")
 
 DEFAULT_BLOCK_SIZE: int = 8192
 """Paths per key block. Part of a run's identity (recorded in the manifest): changing it changes draws."""
@@ -24,10 +25,13 @@ STREAM_THIN: int = 2
 
 
 def root_key(seed: int, impl: str = DEFAULT_PRNG) -> jax.Array:
-    """The run's root key (a typed JAX key) for ``seed`` with PRNG implementation ``impl``."""
-    if impl not in PRNG_CHOICES:
-        raise ValueError(f"unknown PRNG {impl!r}; choose one of {', '.join(PRNG_CHOICES)}")
-    return jax.random.key(seed, impl=impl)
+    """The run's root key (a typed JAX key) for ``seed`` with PRNG implementation ``impl``.
+
+    Raises:
+        RunError: ``seed`` outside ``[0, 2**32)`` (JAX would keep its low 32 bits: two seeds, one future) or
+            an unknown ``impl``.
+    """
+    return jax.random.key(check_seed(seed, "seed"), impl=check_prng(impl, "prng"))
 
 
 def stream_key(root: jax.Array, stream: int) -> jax.Array:

@@ -17,6 +17,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._options import (
+    SINGLE_BLOCK_PRNGS,
+    check_block_size,
+    check_chunk_paths,
+    check_horizon,
+    check_paths,
+    check_prng,
+)
 from ..inputs.loader import Priors
 from ..model.market import INDICES
 from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
@@ -229,17 +237,17 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
             contiguous range of whole superblocks and the reductions are merged across processes with
             JAX collectives, so every process returns the result of a one-process run, bit for bit.
     """
-    if n_paths < 1:
-        raise ValueError(f"n_paths must be >= 1 (got {n_paths})")
-    if horizon < 1:
-        raise ValueError(f"horizon must be >= 1 quarter (got {horizon})")
+    check_paths(n_paths, "n_paths")
+    check_horizon(horizon, "horizon")
+    check_block_size(block_size)
+    check_chunk_paths(chunk_paths, check_prng(prng, "prng"), block_size, "chunk_paths")
     t0 = time.perf_counter()
-    model = compile_model(priors, block_size)
     key = root_key(seed, prng)
+    model = compile_model(priors, block_size)
     total_blocks = math.ceil(n_paths / block_size)
+    if prng in SINGLE_BLOCK_PRNGS:
+        chunk_paths = block_size
     chunk_paths = chunk_paths or default_chunk_paths(block_size)
-    if chunk_paths % block_size:
-        raise ValueError(f"chunk_paths ({chunk_paths}) must be a multiple of the block size ({block_size})")
     chunk_blocks = max(1, min(chunk_paths // block_size, total_blocks))
     # At most one key block: the thin sample (and the sketch pilot drawn from it) is then the same paths
     # for every chunk size; capping at the chunk made both depend on chunk_paths when thin > block_size.
@@ -250,7 +258,7 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     if count > 1 and until is not None:
         raise ValueError("a precision stop (until) runs in one process; split sweep points between processes")
     mine = process_block_range(total_blocks, index, count, align=SUPERBLOCK)
-    firsts = list(range(mine.start, mine.stop, chunk_blocks))
+    firsts = range(mine.start, mine.stop, chunk_blocks)  # a range: 1e12 paths need no list of 1e8 chunks
 
     def valid_for(first: int) -> np.ndarray:
         return _valid(first, chunk_blocks, block_size, n_paths, mine.stop)

@@ -32,7 +32,7 @@ import xarray as xr
 
 from ..errors import RunError
 from ..inputs.distributions import Dist
-from ..inputs.loader import Priors, load_priors
+from ..inputs.loader import Priors, load_priors, point_problem
 
 POINTS = "points"
 SWEEP_JSON = "sweep.json"
@@ -54,8 +54,9 @@ def pin_inputs(priors: Priors, values: dict[str, float]) -> Priors:
     """``priors`` with each named input replaced by a point value.
 
     Raises:
-        RunError: for an unknown input, or an uncertain input in the correlation block (its copula would lose
-            a column; give the correlated input a point value in a scenario file instead).
+        RunError: for an unknown input, an uncertain input in the correlation block (its copula would lose
+            a column; give the correlated input a point value in a scenario file instead), or a value the
+            input's prior file could not hold (outside its domain or the float32 range).
     """
     inputs = dict(priors.inputs)
     correlated = set(priors.correlation.inputs) if priors.correlation is not None else set()
@@ -65,6 +66,9 @@ def pin_inputs(priors: Priors, values: dict[str, float]) -> Priors:
                            "`mc-engine priors check FILE` lists them")
         if name in correlated and not inputs[name].is_point:
             raise RunError(f"grid key {name!r} is in the correlation block of {priors.path}; it cannot be pinned")
+        problem = point_problem(priors, name, float(value))
+        if problem:
+            raise RunError(f"grid key {name!r}: {problem}")
         inputs[name] = dataclasses.replace(inputs[name], dist=Dist("point", (float(value),)))
     return dataclasses.replace(priors, inputs=inputs)
 
@@ -225,11 +229,12 @@ def sweep(priors: Priors | str | Path, grid: dict[str, Sequence[float]] | None =
                 "prng": prng, "thin": thin, "sensitivity_paths": sensitivity_paths,
                 "quantiles": list(quantiles) if quantiles else None}
     if folder is not None:
+        check_sweep_folder(folder)
         (folder / POINTS).mkdir(parents=True, exist_ok=True)
         record = folder / SWEEP_JSON
         fingerprint = _fingerprint(settings)
         if record.exists():
-            old = json.loads(record.read_text())
+            old = _read_record(record)
             if old.get("fingerprint") != fingerprint:
                 raise RunError(f"{folder} holds a different sweep (other priors or settings); choose another --out")
         else:
@@ -237,7 +242,11 @@ def sweep(priors: Priors | str | Path, grid: dict[str, Sequence[float]] | None =
                          "points": [dataclasses.asdict(p) for p in points]}, record)
 
     def done(p: SweepPoint) -> bool:
-        return folder is not None and (folder / POINTS / f"{p.index}.json").exists()
+        """A point is done when its record reads back and names it, and its result file is there."""
+        if folder is None or not (folder / POINTS / f"{p.index}.json").exists():
+            return False
+        record = _read_record(folder / POINTS / f"{p.index}.json", missing_ok=True)
+        return record.get("index") == p.index and (folder / POINTS / f"{p.index}.nc").is_file()
 
     results: dict[int, xr.Dataset] = {}
     todo = [p for p in mine if not done(p)]
@@ -285,8 +294,46 @@ def sweep(priors: Priors | str | Path, grid: dict[str, Sequence[float]] | None =
 
 
 def _open_point(path: Path) -> xr.Dataset:
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        return ds.load()
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise RunError(f"{path}: unreadable sweep point ({exc}); delete it and its .json to run it again") from None
+
+
+def _read_record(path: Path, missing_ok: bool = False) -> dict[str, Any]:
+    """A sweep record (``sweep.json``, ``points/N.json``) as a dict; a corrupt point record counts as not done
+    (``missing_ok``), a corrupt ``sweep.json`` is refused."""
+    try:
+        data = json.loads(path.read_bytes()[: 2**24])
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return data
+    except (OSError, ValueError, RecursionError) as exc:
+        if missing_ok:
+            return {}
+        raise RunError(f"{path}: unreadable sweep record ({exc}); this is not a sweep folder of mc-engine, or it "
+                       "was damaged: choose another --out") from None
+
+
+def check_sweep_folder(out: str | Path) -> None:
+    """Refuse a sweep ``--out`` that would write into something else: a file, a run folder, or a folder
+    of other files (a sweep folder holds ``sweep.json``; a new one is absent or empty)."""
+    out = Path(out)
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise RunError(f"--out {out}: {parent} is a file, not a folder")
+    if not os.path.lexists(out):
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise RunError(f"--out {out} is a file; a sweep writes a folder: choose another --out")
+    if (out / SWEEP_JSON).exists():
+        _read_record(out / SWEEP_JSON)
+        return
+    if any(out.iterdir()):
+        kind = "a run folder" if (out / MANIFEST).exists() else "a folder of other files"
+        raise RunError(f"--out {out} is {kind}, not a sweep folder (no {SWEEP_JSON}); a sweep writes only into a "
+                       "new or empty folder or resumes its own: choose another --out")
 
 
 def _merge(points: list[SweepPoint], results: dict[int, xr.Dataset], grid: dict[str, list[float]],

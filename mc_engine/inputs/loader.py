@@ -13,7 +13,9 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
 import re
+import stat
 import tomllib
 import warnings
 from collections.abc import Mapping
@@ -164,16 +166,40 @@ MAX_DEPTH = 32
 """Deepest nesting of tables and lists a prior file may have (the schema needs 5)."""
 
 
+MAX_FILE_BYTES = 4 * 2**20
+"""Largest prior file read (the bundled baseline is ~40 kB): /dev/zero or a 1 GB file is refused, not read."""
+
+AS_OF_RANGE: tuple[dt.date, dt.date] = (dt.date(1900, 1, 1), dt.date(2200, 12, 31))
+"""Dates the quarter axis can hold: results keep quarter ends as nanosecond timestamps (1677-2262), and
+the horizon adds up to 50 years."""
+
+
 def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
-    """Parse one file. A file that cannot be read is blamed on the ``include`` that names it."""
+    """Parse one file. A file that cannot be read is blamed on the ``include`` that names it.
+
+    Only a regular file of at most :data:`MAX_FILE_BYTES` is read (a FIFO would block, a device never end).
+    """
     where = (chain[-1], "include") if chain else (path, "")
+    included = f" (included from {chain[-1]})" if chain else ""
     try:
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise PriorError(Problem(*where, f"cannot read {path}: {kind}; a prior file is a TOML file{included}"))
+        if info.st_size > MAX_FILE_BYTES:
+            raise PriorError(Problem(*where, f"{path} is {info.st_size:,} bytes; prior files are at most "
+                                             f"{MAX_FILE_BYTES:,}{included}"))
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES]
+    except PriorError:
+        raise
     except FileNotFoundError:
-        included = f" (included from {chain[-1]})" if chain else ""
-        raise PriorError(Problem(*where, f"{path}: file not found{included}")) from None
-    except (OSError, ValueError) as exc:  # a folder, no permission, a NUL in the name
-        raise PriorError(Problem(*where, f"cannot read {path}: {exc}")) from None
+        if chain:
+            raise PriorError(Problem(*where, f"{path}: file not found{included}")) from None
+        raise PriorError(Problem(path, "", "no such file"), head="cannot read the prior file") from None
+    except (OSError, ValueError) as exc:  # no permission, a NUL in the name
+        raise PriorError(Problem(*where, f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}"
+                                         f"{included}")) from None
     try:
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() does
     except UnicodeDecodeError as exc:
@@ -263,8 +289,14 @@ def _keep_bounds(old: Any, new: Any) -> Any:
     return new
 
 
-def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path]) -> tuple[dict, dict[Key, Path]]:
-    """Read ``path`` and its includes; return the merged tree and the file of every key path."""
+def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path], root: Path) -> tuple[dict, dict[Key, Path]]:
+    """Read ``path`` and its includes; return the merged tree and the file of every key path.
+
+    ``path`` is absolute and normalized as written (``..`` removed, symlinks kept). Includes must be ``.toml``
+    files under ``root`` judged the same way, on the path as written: ``..`` cannot climb out, and a symlink
+    inside the tree (the tree's own content) is followed like a folder.
+    """
+    written = path
     try:
         path = path.resolve()
     except (OSError, ValueError, RuntimeError) as exc:
@@ -287,7 +319,14 @@ def _load_tree(path: Path, chain: tuple[Path, ...], files: list[Path]) -> tuple[
     merged: dict[str, Any] = {}
     origin: dict[Key, Path] = {(): path}
     for inc in includes:
-        sub, sub_origin = _load_tree(path.parent / inc, (*chain, path), files)
+        target = Path(os.path.normpath(written.parent / inc))
+        inside = target.is_relative_to(root)
+        if not inside or Path(inc).suffix != ".toml":
+            why = "is not a .toml file" if inside else f"is outside the prior tree {root}"
+            raise PriorError(Problem(path, "include", f"{show_value(inc)} {why}; includes name .toml files under the "
+                                                      "top-level file's folder or the folder above it "
+                                                      "(load_priors(..., include_root=...) widens that)"))
+        sub, sub_origin = _load_tree(target, (*chain, path), files, root)
         _merge(merged, origin, sub, sub_origin, ())
     mine: dict[Key, Path] = {}
     _mark(raw, (), path, mine)
@@ -837,26 +876,38 @@ def _freeze(node: Any) -> Any:
     return node
 
 
-def load_priors(path: str | Path, *, require_sources: bool = True) -> Priors:
+def load_priors(path: str | Path, *, require_sources: bool = True, include_root: str | Path | None = None) -> Priors:
     """Load, merge and validate a prior file into frozen :class:`Priors`.
 
     Args:
         path: a TOML prior file; its ``include`` files are merged first.
         require_sources: every number must carry ``source`` and ``as_of`` (on itself or an
             enclosing table of the same file). Bundled priors keep this on; tests may relax it.
+        include_root: the folder whose tree ``include`` may read (default: the folder above the
+            file's own, e.g. ``priors/`` for ``priors/scenarios/x.toml``), judged on paths as written.
 
     Raises:
         PriorError: listing every problem found, each naming file, key path, bad value and fix.
     """
     path = Path(path)
     files: list[Path] = []
-    tree, origin = _load_tree(path, (), files)
+    written = Path(os.path.abspath(path))
+    if include_root is not None:
+        root = Path(os.path.abspath(include_root))
+    else:  # the folder above the file's own, e.g. priors/ for priors/scenarios/x.toml; never all of "/"
+        top = written.parent
+        root = top.parent if top.parent != top.parent.parent else top
+    tree, origin = _load_tree(written, (), files, root)
     check = _Checker(tree, origin, path.resolve(), require_sources)
     check.unknown_keys((), tree, set(TOP_KEYS))
 
     as_of = tree.get("as_of")
     if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
         check.problem(("as_of",), f"must be a date like 2026-06-30: the simulation starts the quarter after (got {show_value(as_of)})")
+        as_of = dt.date(1970, 1, 1)
+    elif not AS_OF_RANGE[0] <= as_of <= AS_OF_RANGE[1]:
+        check.problem(("as_of",), f"{as_of} is outside {AS_OF_RANGE[0]} ... {AS_OF_RANGE[1]}, the dates the "
+                                  "quarter axis of a result can hold")
         as_of = dt.date(1970, 1, 1)
     for field in ("name", "description"):
         if field in tree and not isinstance(tree[field], str):
@@ -894,3 +945,37 @@ def load_priors(path: str | Path, *, require_sources: bool = True) -> Priors:
         resolved=_freeze(resolved),
         digest=digest,
     )
+
+
+def point_problem(priors: Priors, name: str, value: float) -> str | None:
+    """Why input ``name`` of ``priors`` cannot be pinned to the point ``value``, if so (the checks of a prior
+    file's point value: domain, float32 range, declared minimum and maximum)."""
+    spec = _spec_of(priors, name)
+    if spec is None:
+        return f"{name!r} is not an input of {priors.path}"
+    if not math.isfinite(value):
+        return f"value {value!r} is not a finite number"
+    dist = Dist("point", (float(value),))
+    lo, hi, allowed = DOMAIN_BOUNDS[spec.domain]
+    bad = not lo <= value <= hi or (spec.domain == "positive" and value <= 0) or (
+        spec.domain == "unit_open" and not 0 < value < 1)
+    if bad:
+        return f"value {value!r} is outside what {spec.name} allows: {allowed}"
+    return _float32_problem(dist, spec)
+
+
+def _spec_of(priors: Priors, name: str) -> ParamSpec | None:
+    """The parameter declaration behind input ``name`` (``market.algo_gain``, ``companies.x.cash0.boom``)."""
+    if name not in priors.inputs:
+        return None
+    section, _, rest = name.partition(".")
+    specs: tuple[ParamSpec, ...] = ()
+    if section in SECTIONS:
+        specs = SECTIONS[section]
+    elif section == "companies":
+        company = next((c for c in priors.companies if rest.startswith(f"{c.id}.")), None)
+        if company is None:
+            return None
+        specs, rest = KINDS[company.kind], rest[len(company.id) + 1 :]
+    param = rest.split(".")[0]
+    return next((s for s in specs if s.name == param), None)

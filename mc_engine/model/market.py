@@ -43,6 +43,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     *_trend("price_war_drift", "w", "price P falls beyond cost pass-through", "price-war drift"),
     ParamSpec("price_war", "1/yr", "real", "war[k]: regime add-on to the price-war drift w", per_regime=True),
     ParamSpec("price_vol", "1/sqrt(yr)", "nonneg", "s_p: volatility of ln P"),
+    ParamSpec("price_floor", "1", "real", "f_p: log of price over serving cost (P / C, 0 at as_of) below which prices "
+              "recover: a market does not sell below cost for years"),
+    ParamSpec("price_floor_speed", "1/yr", "nonneg", "k_f: speed at which ln(P / C) below the floor is pulled back",
+              maximum=_SPEED_MAX, maximum_why=_SPEED_WHY),
     ParamSpec("rent_markup", "1", "real", "mu_m[k]: log level of GPU rent over new-hardware cost (G / H, 0 at as_of) "
               "that the markup reverts to in each regime", per_regime=True),
     ParamSpec("rent_markup_speed", "1/yr", "nonneg", "k_m: reversion speed of the log rent markup",
@@ -104,8 +108,9 @@ def step(p: dict[str, jax.Array], s: MarketState, regime: jax.Array, z: jax.Arra
     ln_e = s.ln_e - s.rate_a * DT + p["algo_vol"] * sq * z[:, 1]
     ln_r = s.ln_r + s.rate_r * DT + p["reasoning_vol"] * sq * z[:, 2]
     d_ln_c = (ln_h - s.ln_h) + (ln_e - s.ln_e) + (ln_r - s.ln_r)
+    below = jnp.maximum(p["price_floor"] - (s.ln_p - (s.ln_h + s.ln_e + s.ln_r)), 0.0)
     d_ln_p = (p["price_pass_through"] * d_ln_c - (s.rate_w + pick(p["price_war"], regime)) * DT
-              + p["price_vol"] * sq * z[:, 3])
+              + p["price_floor_speed"] * DT * below + p["price_vol"] * sq * z[:, 3])
     ln_p = s.ln_p + d_ln_p
     ln_m = s.ln_m + p["rent_markup_speed"] * DT * (pick(p["rent_markup"], regime) - s.ln_m) + p["rental_vol"] * sq * z[:, 4]
     # Spend S = D P: growth and price-driven pushes are damped logistically under the ceiling S_max.

@@ -46,8 +46,8 @@ COMPANY_META: dict[str, tuple[str, str, str, float]] = {
              USD_PER_BN),
     "revenue": ("revenue", "revenue in the quarter among companies still alive", "USD", USD_PER_BN),
     "gross_margin": ("gross_margin", "gross margin in the quarter among companies still alive", "1", 1.0),
-    "runway": ("runway_quarters", "runway at quarter end (cash / burn, capped at 100) among alive", "quarters",
-               1.0),
+    "runway": ("runway_quarters", "runway at quarter end in quarters of 3 months (cash / burn, capped at 100) "
+                                  "among alive", "1", 1.0),
     "debt": ("debt", "quarter-end debt among companies still alive", "USD", USD_PER_BN),
 }
 FLOWS = {"burn", "revenue", "gross_margin"}
@@ -239,7 +239,7 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
                                    "cell_methods": "quarter: sum" if var in FLOWS else "quarter: point"})
     ds["path_status"] = (("path", "quarter", "company"), np.transpose(thin["status"], (1, 0, 2))[:, :, order]
                          .astype(np.int8), {"units": "1", "long_name": "0 alive, 1 defaulted, 2 acquired",
-                                            "flag_values": [0, 1, 2],
+                                            "flag_values": np.array([0, 1, 2], np.int8),
                                             "flag_meanings": "alive defaulted acquired",
                                             "cell_methods": "quarter: point"})
     ds["path_regime"] = (("path", "quarter"), thin["regime"].T.astype(np.int8),
@@ -250,6 +250,9 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         ds[f"path_{name}"] = (("path", "quarter"), thin[key].T.astype(np.float32),
                               {"units": "1", "long_name": long, "cell_methods": "quarter: point"})
 
+    for var in ds.variables.values():  # UDUNITS has no currency: say how "USD" is meant (docs/engine.md)
+        if var.attrs.get("units") == "USD":
+            var.attrs["currency"] = "USD: nominal United States dollars (ISO 4217), not a UDUNITS unit"
     # One time unit for the quarters and their bounds (CF), so a plain ``to_netcdf`` writes them alike.
     for name in ("quarter", "quarter_bounds"):
         ds.variables[name].encoding.update(units="days since 1970-01-01", calendar="proleptic_gregorian")

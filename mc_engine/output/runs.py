@@ -11,7 +11,9 @@ at the end, so an interrupted run never leaves a folder that looks finished.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
@@ -26,6 +28,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._options import (
+    PRNG_CHOICES,
+    check_block_size,
+    check_chunk_paths,
+    check_horizon,
+    check_paths,
+    check_prng,
+    check_seed,
+)
 from ..errors import RunError
 from .dataset import SCHEMA_VERSION
 
@@ -33,6 +44,9 @@ RESULT = "result.nc"
 MANIFEST = "manifest.json"
 PRIORS_JSON = "priors.json"
 PRIORS_TOML = "priors.toml"
+RUN_FILES = (RESULT, PRIORS_JSON, PRIORS_TOML)
+"""The files a manifest may list: names inside the run folder, never paths elsewhere."""
+MAX_MANIFEST_BYTES = 2**20
 
 
 def _sha256(path: Path) -> str:
@@ -110,12 +124,8 @@ def _writer_lock(target: Path) -> Iterator[None]:
         if owner.isdigit() and _pid_alive(int(owner)):
             raise RunError(f"{target}: another run (pid {owner}) is writing this folder; wait for it or choose "
                            f"another --out (or remove {lock} if no run is)")
-        if owner.isdigit():  # a killed run: drop its half-written folder, restore a folder it was replacing
-            shutil.rmtree(target.parent / f".{target.name}.tmp-{owner}", ignore_errors=True)
-            old = target.parent / f".{target.name}.old-{owner}"
-            if old.exists() and not target.exists():
-                old.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
+        if owner.isdigit():  # a killed writer: see _publish for why this restores a whole run
+            _recover(target, owner)
         os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
@@ -165,6 +175,118 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _recover(target: Path, owner: str) -> None:
+    """Undo what a killed writer (pid ``owner``) left: its temporary folder holds a half-written new run or,
+    after an exchange, the old run being removed; either way the target is whole and the folder goes. Its
+    ``.old`` folder (two-rename publishing) is the complete old run while the target is absent: restore it."""
+    shutil.rmtree(target.parent / f".{target.name}.tmp-{owner}", ignore_errors=True)
+    old = target.parent / f".{target.name}.old-{owner}"
+    if old.exists() and not os.path.lexists(target):
+        old.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _fault_point(step: str) -> None:
+    """Called at each step of publishing a run (tests kill the process here to prove recovery)."""
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where not supported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Put the finished folder ``tmp`` at ``out``, replacing a run there, so that at every instant ``out`` is
+    the whole old run or the whole new one (or, in the fallback, briefly absent with the old run kept aside).
+
+    Where the kernel can, ``out`` and ``tmp`` are exchanged in one step and the old run, now at ``tmp``, is
+    removed after. Otherwise the old run is renamed aside, the new one into place, and only then is the old
+    one removed; a kill between the two renames leaves the old run whole at ``.NAME.old-PID``, which the next
+    writer puts back (:func:`_recover`).
+    """
+    if not os.path.lexists(out):
+        tmp.rename(out)
+        _fault_point("published")
+        return
+    if _exchange(tmp, out):
+        _fault_point("published")
+        _fsync(out.parent)
+        _remove_old(tmp)
+        return
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    out.rename(old)
+    _fault_point("old-aside")
+    tmp.rename(out)
+    _fault_point("published")
+    _fsync(out.parent)
+    _remove_old(old)
+
+
+def _remove_old(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a run folder ``mc-engine run`` wrote (a folder, not a link, with a run manifest)."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        return False
+    try:
+        manifest = json.loads((path / MANIFEST).read_bytes()[:MAX_MANIFEST_BYTES])
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "schema_version" in manifest and manifest.get("kind", "run") == "run"
+
+
+def check_target(out: str | Path, overwrite: bool) -> None:
+    """Refuse an output folder before any work: one that exists (without ``overwrite``), or anything but a run
+    folder (with it): ``--overwrite`` never deletes, hides or replaces a user's files.
+
+    Raises:
+        RunError: naming the folder and what to do.
+    """
+    out = Path(out)
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise RunError(f"--out {out}: {parent} is a file, not a folder")
+    if not os.path.lexists(out):
+        return
+    if not overwrite:
+        raise RunError(f"{out} already exists; pass --overwrite (overwrite=True) or choose another --out")
+    if not is_run_folder(out):
+        what = "a file" if not out.is_dir() or out.is_symlink() else "a folder that is not a run folder (no run manifest)"
+        raise RunError(f"--out {out} is {what}; --overwrite replaces only a run folder written by mc-engine run: "
+                       "choose another --out")
+
+
+def check_report_target(run: str | Path, out: str | Path | None) -> None:
+    """Refuse report files that would land inside a run or sweep folder (they would change what it holds)."""
+    stem = Path("reports") / Path(run).resolve().name if out is None else Path(out)
+    folder = stem.parent.resolve()
+    for parent in (folder, *folder.parents):
+        if (parent / MANIFEST).is_file():
+            raise RunError(f"--out {out if out is not None else stem}: inside the run folder {parent}; a report "
+                           "goes beside runs, not into one (e.g. --out reports/NAME)")
+    for suffix in (".html", ".pdf", ".json"):
+        target = (stem.with_suffix("") if stem.suffix in (".html", ".pdf", ".json") else stem)
+        target = target.with_name(target.name + suffix)
+        if target.is_dir():
+            raise RunError(f"--out {out}: {target} is a folder; choose another --out")
+
+
 def write_run(ds: xr.Dataset, out: str | Path, priors: Any, *, overwrite: bool = False,
               extra: dict[str, Any] | None = None) -> Path:
     """Write ``ds`` and its manifest to the run folder ``out`` atomically; returns the folder.
@@ -175,16 +297,15 @@ def write_run(ds: xr.Dataset, out: str | Path, priors: Any, *, overwrite: bool =
     import tomli_w
 
     out = Path(out)
+    if overwrite or not os.path.lexists(out):
+        check_target(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    exists = RunError(f"{out} already exists; pass --overwrite (overwrite=True) or choose another --out")
-    if out.exists() and not overwrite:
-        raise exists
-    with _writer_lock(out):
-        if out.exists() and not overwrite:  # again under the lock: a concurrent writer may have finished first
-            raise exists
+    with _writer_lock(out):  # which first recovers what a killed writer left
+        check_target(out, overwrite)  # (again) under the lock: a concurrent writer may have finished first
         tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
+        published = False
         try:
             encoding = {}
             for name, var in ds.data_vars.items():
@@ -196,6 +317,9 @@ def write_run(ds: xr.Dataset, out: str | Path, priors: Any, *, overwrite: bool =
             time_units = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian"}
             encoding["quarter_bounds"] = {**encoding.get("quarter_bounds", {}), **time_units}
             encoding["quarter"] = dict(time_units)
+            for name in (*ds.coords, "quarter_bounds"):  # CF: coordinates and bounds carry no _FillValue
+                if name in ds.variables and ds[name].dtype.kind in "fiucM":
+                    encoding[name] = {**encoding.get(name, {}), "_FillValue": None}
             ds.to_netcdf(tmp / RESULT, engine="netcdf4", format="NETCDF4", encoding=encoding)
             resolved = _plain(priors.resolved)
             (tmp / PRIORS_JSON).write_text(json.dumps(resolved, indent=1))
@@ -212,43 +336,122 @@ def write_run(ds: xr.Dataset, out: str | Path, priors: Any, *, overwrite: bool =
                         **_rerun_settings(ds, priors)},
                 "timings": {k: ds.attrs.get(k) for k in ("compile_seconds", "run_seconds")},
                 "versions": _versions(),
-                "files": {name: _sha256(tmp / name) for name in (RESULT, PRIORS_JSON, PRIORS_TOML)},
+                "files": {name: _sha256(tmp / name) for name in RUN_FILES},
                 **(extra or {}),
             }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_scalar))
-            for name in (RESULT, PRIORS_JSON, PRIORS_TOML, MANIFEST):  # on disk before the rename publishes them
+            manifest = json.loads(json.dumps(manifest, default=_json_scalar))
+            manifest["manifest_sha256"] = manifest_digest(manifest)
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+            for name in (*RUN_FILES, MANIFEST):  # on disk before the rename publishes them
                 _fsync(tmp / name)
-            if out.exists():
-                trash = out.parent / f".{out.name}.old-{os.getpid()}"
-                out.rename(trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            tmp.rename(out)
-            _fsync(out.parent)
+            _fault_point("written")
+            published = False
+            _publish(tmp, out)
+            published = True
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if not published:
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
     return out
 
 
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of a manifest's content without its own ``manifest_sha256`` (sorted keys, compact JSON)."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The manifest of a finished run folder (checked for status and schema, not checksums)."""
+    """The manifest of a finished run folder, checked for status, schema, its own checksum and its fields.
+
+    Raises:
+        RunError: not a folder, no or unreadable manifest, unfinished, newer schema, edited (checksum), or a
+            field a rerun or report would trip on (each problem named).
+    """
     path = Path(path)
     mfile = path / MANIFEST
     if not path.is_dir():
         raise RunError(f"{path}: no such run folder")
-    if not mfile.exists():
+    if not mfile.is_file():
         raise RunError(f"{path}: no {MANIFEST}; this is not a finished run (interrupted, or not a run folder)")
     try:
-        manifest = json.loads(mfile.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = mfile.read_bytes()[: MAX_MANIFEST_BYTES + 1]
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise ValueError(f"larger than {MAX_MANIFEST_BYTES:,} bytes")
+        manifest = json.loads(data)
+    except (OSError, ValueError, RecursionError) as exc:
         raise RunError(f"{mfile}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise RunError(f"{mfile}: unreadable manifest (not a JSON object)")
     if manifest.get("status") != "complete":
-        raise RunError(f"{path}: run status is {manifest.get('status')!r}, not 'complete'")
+        raise RunError(f"{path}: run status is {_short(manifest.get('status'))}, not 'complete'")
     version = manifest.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise RunError(f"{path}: result schema version {version} is newer than this mc_engine reads "
+    if not isinstance(version, int) or isinstance(version, bool) or version > SCHEMA_VERSION:
+        raise RunError(f"{path}: result schema version {_short(version)} is newer than this mc_engine reads "
                        f"({SCHEMA_VERSION}); upgrade mc_engine")
+    recorded = manifest.get("manifest_sha256")
+    if recorded is not None and recorded != manifest_digest(manifest):
+        raise RunError(f"{mfile}: checksum does not match its content: the manifest was edited; restore it or "
+                       "run again")
+    problems = manifest_problems(manifest)
+    if problems:
+        raise RunError(f"{mfile}: invalid manifest:\n  " + "\n  ".join(problems))
     return manifest
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def manifest_problems(manifest: dict[str, Any]) -> list[str]:
+    """What is wrong with a manifest's fields (those reruns, reports and ``open_run`` use); empty if nothing."""
+    problems: list[str] = []
+    files = manifest.get("files", {})
+    allowed = set(RUN_FILES) if manifest.get("kind", "run") == "run" else {RESULT}
+    if not isinstance(files, dict):
+        problems.append(f"files: must be a table of file name -> SHA-256 (got {_short(files)})")
+    else:
+        for name, digest in files.items():
+            if name not in allowed:
+                problems.append(f"files: {_short(name)} is not a file of a run folder ({', '.join(sorted(allowed))})")
+            elif not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+                problems.append(f"files.{name}: {_short(digest)} is not a SHA-256")
+    if manifest.get("kind", "run") != "run":
+        return problems
+    run = manifest.get("run")
+    if not isinstance(run, dict):
+        return [*problems, f"run: must be a table of settings (got {_short(run)})"]
+    checks = (("seed", check_seed), ("n_paths", check_paths), ("horizon_quarters", check_horizon),
+              ("prng", check_prng), ("block_size", check_block_size))
+    for key, check in checks:
+        if key in run:
+            try:
+                check(run[key], f"run.{key}")
+            except RunError as exc:
+                problems.append(str(exc))
+    if "chunk_paths" in run and run.get("prng") in PRNG_CHOICES and isinstance(run.get("block_size"), int):
+        try:
+            check_block_size(run["block_size"])
+            check_chunk_paths(run["chunk_paths"], run["prng"], run["block_size"], "run.chunk_paths")
+        except RunError as exc:
+            problems.append(str(exc))
+    quantiles = run.get("quantiles")
+    if quantiles is not None and not (isinstance(quantiles, list) and 0 < len(quantiles) <= 1000 and all(
+            isinstance(q, int | float) and not isinstance(q, bool) and 0 < q < 1 for q in quantiles)
+            and len(set(quantiles)) == len(quantiles)):
+        problems.append(f"run.quantiles {_short(quantiles)}: must be a list of distinct probabilities in (0, 1)")
+    for key, most in (("thin", 2**20), ("sensitivity_paths", MAX_SENSITIVITY)):
+        value = run.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most):
+            problems.append(f"run.{key} {_short(value)}: must be a whole number from 0 to {most:,}")
+    priors = manifest.get("priors")
+    if priors is not None and not (isinstance(priors, dict) and isinstance(priors.get("digest", ""), str)):
+        problems.append(f"priors: must be a table with a text digest (got {_short(priors)})")
+    return problems
+
+
+MAX_SENSITIVITY: int = 2**24
 
 
 def verify_files(path: str | Path, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -259,7 +462,7 @@ def verify_files(path: str | Path, manifest: dict[str, Any] | None = None) -> di
     """
     path = Path(path)
     manifest = read_manifest(path) if manifest is None else manifest
-    for name, expected in manifest.get("files", {}).items():
+    for name, expected in manifest.get("files", {}).items():  # names checked by read_manifest: inside the folder
         file = path / name
         if not file.exists():
             raise RunError(f"{path}: {name} is missing")
