@@ -26,8 +26,8 @@ import pytest
 import tomli_w
 import xarray as xr
 from conftest import BASELINE, minimal_tree
-from test_reference_hand import V2_MARKET_POINTS
 from scipy import stats
+from test_reference_hand import V2_MARKET_POINTS
 
 import mc_engine
 from mc_engine.engine.keys import STREAM_INPUTS, root_key, stream_key
