@@ -40,5 +40,9 @@ notebooks: | $(BIN)/python
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
+# The speed suite (benchmarks/, not part of the package); BENCH_ARGS=--full adds 1e7 (and 1e8 on a GPU).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -556,16 +556,17 @@ def _plausibility_lines(ds) -> None:  # noqa: ANN001
 
 @app.command("bench")
 def bench(
-    full: Annotated[bool, typer.Option(help="Also run 1e7 paths (and 1e8 on a GPU; ~20 min on 2 CPU cores).")] = False,
-    out: Annotated[Path | None, typer.Option(help="JSON record (default benchmarks/results/...).")] = None,
+    full: Annotated[bool, typer.Option(help="Moved: python -m benchmarks --full.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Moved: python -m benchmarks --out FILE.")] = None,
 ) -> None:
-    """Run the speed suite on the bundled baseline and write a JSON record (see docs/performance.md)."""
+    """Moved: the speed suite runs from a checkout, ``python -m benchmarks [--full]`` (docs/performance.md)."""
     with _user_errors():
         if out is not None:
             _check_record_path(out)
-        from .bench import main as bench_main
-
-        bench_main(full, out)
+    err.print("The speed suite is not part of the installed package: it reads a checkout (priors/, "
+              "tests/) and writes benchmarks/results/. From the repository root run\n"
+              "  python -m benchmarks [--full] [--out FILE]      (or: make bench)\nSee docs/performance.md.")
+    raise typer.Exit(2)
 
 
 def _check_record_path(out: Path) -> None:

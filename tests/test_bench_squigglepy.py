@@ -1,13 +1,19 @@
-"""The squigglepy peer benchmark runs the same case as the engine (mc_engine/bench_squigglepy.py)."""
+"""The squigglepy peer benchmark runs the same case as the engine (benchmarks/bench_squigglepy.py).
+
+squigglepy comes with the ``dev`` (and ``bench``) extra, which the test suite needs anyway: it is
+imported directly, so a broken install fails here instead of skipping.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-import pytest
+import squigglepy  # noqa: F401
+from conftest import REPO
 
-pytest.importorskip("squigglepy")
-
-from mc_engine.bench_squigglepy import (  # noqa: E402
+sys.path.insert(0, str(REPO))  # the benchmarks live in the checkout, not in the package
+from benchmarks.bench_squigglepy import (  # noqa: E402
     case_params,
     engine_runway,
     squigglepy_runway,
@@ -34,3 +40,22 @@ def test_squigglepy_and_engine_survival_agree() -> None:
     bad = np.abs(peer - engine) > 4 * se
     assert not bad.any(), (f"quarters {np.flatnonzero(bad) + 1}: squigglepy {peer[bad]} vs engine "
                            f"{engine[bad]} (4 SE = {4 * se[bad]})")
+
+
+def test_cli_bench_points_to_the_checkout_suite() -> None:
+    """``mc-engine bench`` is not the suite any more: it says where the suite is and exits 2."""
+    from typer.testing import CliRunner
+
+    from mc_engine.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "--full"])
+    assert result.exit_code == 2
+    assert "python -m benchmarks" in result.output
+
+
+def test_benchmarks_run_as_a_module_shows_its_options() -> None:
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--help"], cwd=REPO, capture_output=True, text=True,
+                         check=True)
+    assert "--full" in out.stdout and "--out" in out.stdout

@@ -19,10 +19,9 @@ from conftest import BASELINE
 from reference_model import COMPANY_KEYS, MARKET_KEYS, simulate_reference
 from test_reference_hand import hand_tree, write_priors
 
+from mc_engine.engine.trace import trace_paths
 from mc_engine.inputs.loader import Priors, load_priors
 from mc_engine.inputs.sampler import compile_sampler
-
-trace_paths = pytest.importorskip("mc_engine.engine.trace").trace_paths
 
 SEED = 20260630
 N_RANDOM = 20_000

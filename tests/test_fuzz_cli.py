@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import mc_engine
-import mc_engine.bench
 import mc_engine.output.rerun
 import mc_engine.report
 from mc_engine.cli import _user_errors, app, plain
@@ -75,9 +74,9 @@ def stubbed():
     command = typer.main.get_command(app)
     saved = [(mod, name, getattr(mod, name)) for mod, name in
              ((mc_engine, "simulate"), (mc_engine, "sweep"), (mc_engine.output.rerun, "rerun"),
-              (mc_engine.report, "write_report"), (mc_engine.bench, "main"), (typer.testing, "_get_command"))]
+              (mc_engine.report, "write_report"), (typer.testing, "_get_command"))]
     typer.testing._get_command = lambda _app: command
-    for mod, name, _ in saved[:5]:
+    for mod, name, _ in saved[:4]:
         setattr(mod, name, _stop)
     yield
     for mod, name, value in saved:

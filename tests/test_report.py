@@ -166,20 +166,42 @@ def test_band_is_on_leaving_independence_not_default_alone():
     assert row["leave_se"] == pytest.approx(math.sqrt(0.61 * 0.39 / 10_000))
 
 
-def test_attribution_parts_add_up_to_the_total(with_previous, runs):
+def test_attribution_noise_is_within_monte_carlo_error(with_previous, runs):
+    """The runs differ in priors, starting data and seed (2 vs 1). ``noise`` is the new run minus the
+    rerun of the new priors with the old seed: two independent estimates of one survival probability, so
+    it is N(0, 2 p (1 - p) / n) and must stay within 4 of those SEs (not an identity: the parts adding up
+    to the total is one, by construction). The totals come from the stored runs' counts, and the rerun
+    of the old run reproduces it exactly."""
     attribution = json.loads(with_previous.with_suffix(".json").read_text())["attribution"]
     assert attribution["quarter"] == 8 and attribution["settings"]["seed"] == 1
     new, old = mc_engine.open_run(runs["q2"]), mc_engine.open_run(runs["q1"])
+    assert int(new.attrs["seed"]) == 2
     for r in attribution["rows"]:
         total = (int(new.n_alive.sel(company=r["company"]).isel(quarter=7))
                  - int(old.n_alive.sel(company=r["company"]).isel(quarter=7))) / N_PATHS
         assert r["total"] == pytest.approx(total, abs=1e-12)
-        assert r["priors"] + r["starting_data"] + r["noise"] == pytest.approx(r["total"], abs=1e-12)
-        # the rerun of the old priors with the old seed and n reproduces the old run exactly
         assert r["reproduction_gap"] == 0.0
+        p = float(new.survival_prob.sel(company=r["company"]).isel(quarter=7))
+        se = np.sqrt(2 * max(p * (1 - p), 1 / N_PATHS) / N_PATHS)
+        assert abs(r["noise"]) <= 4 * se, (r["company"], r["noise"], se)
     # both kinds of change did something in this pair of runs
     assert any(abs(r["priors"]) > 0 for r in attribution["rows"])
     assert any(abs(r["starting_data"]) > 0 for r in attribution["rows"])
+
+
+def test_changed_priors_alone_are_attributed_to_priors(runs, tmp_path):
+    """Same starting data and seed, a new demand-growth prior: the whole change goes to priors, exactly
+    (fails if swapping the starting state moved a prior, or a rerun did not reproduce its run)."""
+    path = tmp_path / "q1_priors.toml"
+    path.write_bytes(tomli_w.dumps(uncertain_tree(1.0, 0.3)).encode())
+    priors = mc_engine.load_priors(path)
+    ds = mc_engine.simulate(priors, N_PATHS, seed=1, horizon=HORIZON, block_size=512, thin=200,
+                            sensitivity_paths=1000)
+    result = attribute(write_run(ds, tmp_path / "q1_priors", priors), runs["q1"])
+    np.testing.assert_array_equal(result.starting_data, 0.0)
+    np.testing.assert_array_equal(result.noise, 0.0)
+    np.testing.assert_allclose(result.priors, result.total, atol=1e-15)
+    assert np.any(result.total != 0)
 
 
 def test_changed_starting_data_alone_is_attributed_to_starting_data(runs):

@@ -8,7 +8,8 @@ worst errors of part (a) about where they are; see docs/engine.md). So each shap
 error measured with the fixed seed, rounded up to the worst of 10 seeds.
 
 (a) Synthetic samples, ``N`` values each, pilot = the first ``PILOT`` values, 99 levels 1-99 %.
-(b) One ``simulate()`` run against ``np.quantile`` of every traced path of the same run.
+(b) One ``simulate()`` run against every traced path of the same run, the error measured from the pair
+of order statistics ``np.quantile`` interpolates between (:func:`bracket_error`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from test_simulate import HORIZON, THIN_MARKET, sketch_traces
 from mc_engine.engine.reduce import (
     N_BINS,
     asinh,
+    atom_count,
     histogram,
     masked_extremes,
     pilot_edges,
     quantiles_from_histogram,
+    ties_at_extremes,
 )
 
 SEED = 20260630
@@ -46,10 +49,14 @@ def exact(x: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def sketch_quantiles(x: np.ndarray, levels: np.ndarray, pilot: int = PILOT) -> tuple[np.ndarray, np.ndarray]:
-    """Sketch quantiles of each column of ``x`` (n, k) float32, and the histogram counts (k, N_BINS + 2)."""
+    """Sketch quantiles of each column of ``x`` (n, k) float32, and the histogram counts (k, N_BINS + 2), with
+    the ties at the extremes and the atom counted as the engine does."""
     edges = pilot_edges(x[:pilot], np.ones((pilot, x.shape[1]), bool))
-    counts = np.asarray(histogram(jnp.asarray(x), jnp.ones(x.shape, bool), jnp.asarray(edges)))
-    return quantiles_from_histogram(counts, edges, x.min(0), x.max(0), levels), counts
+    xj, everything, ej = jnp.asarray(x), jnp.ones(x.shape, bool), jnp.asarray(edges)
+    counts = np.asarray(histogram(xj, everything, ej))
+    ties = np.asarray(ties_at_extremes(xj, everything, xj.min(0), xj.max(0)))
+    atoms = np.asarray(atom_count(xj, everything, ej))
+    return quantiles_from_histogram(counts, edges, x.min(0), x.max(0), levels, ties, atoms), counts
 
 
 # ------------------------------------------------------------------------------------------ (a) synthetic
@@ -127,6 +134,59 @@ def test_extreme_levels_are_the_exact_extremes(synthetic):
     assert counts[0, 0] > 0 and counts[0, -1] > 0  # heavy tails do overflow the pilot's range
 
 
+TAIL_SHAPES = {
+    "lognormal_sigma4": lambda rng, n: rng.lognormal(0.0, 4.0, n),
+    "ten_decades": lambda rng, n: 10.0 ** rng.uniform(-8.0, 2.0, n),
+}
+"""Positive values whose lower tail spans decades toward zero, like the model-v2 price and serving cost
+indices by quarter 24."""
+TAIL_RANK, TAIL_REL = 30, 3e-3
+"""Measured with SEED (max over 1-99 %): rank error 14 / 11 paths of 200,000, relative error 1.1e-3 /
+1.1e-3. A sketch centred on the median (``asinh((x - m) / s)``, which tends to a constant as x -> 0) put
+9 % / 27 % of the values into the one bin straddling 0: rank errors 18,000 / 54,000, quantiles clipped to
+the minimum (relative error 1.0 / 1.8)."""
+
+
+@pytest.mark.parametrize("shape", list(TAIL_SHAPES))
+def test_sketch_keeps_tails_that_span_decades_toward_zero(shape):
+    """A relative error and a rank error, not the IQR-normalised error, which hides a tail near zero."""
+    rng = np.random.default_rng(SEED)
+    x = TAIL_SHAPES[shape](rng, N).astype(np.float32)
+    q, _ = sketch_quantiles(x[:, None], LEVELS)
+    q_exact = np.quantile(x.astype(np.float64), LEVELS)
+    assert np.max(np.abs(q[0] - q_exact) / q_exact) <= TAIL_REL
+    assert rank_error(np.sort(x.astype(np.float64)), q[0], LEVELS).max() <= TAIL_RANK
+
+
+def test_an_atom_inside_the_range_is_returned_exactly():
+    """30 % exactly 0 between negative and positive values (a burn of 0: capex capped at cash flow), and
+    the minimum not 0: the levels inside the atom are 0, the others right to a fraction of a bin (bins
+    here hold ~100 values; the atom's own bin is split evenly around it: measured max 13 paths)."""
+    rng = np.random.default_rng(SEED)
+    x = np.where(rng.random(N) < 0.3, 0.0, rng.normal(0.5, 1.0, N)).astype(np.float32)
+    q, _ = sketch_quantiles(x[:, None], LEVELS)
+    zeros = (x == 0).sum()
+    below = (x < 0).sum()
+    inside = (below < LEVELS * N) & (below + zeros >= LEVELS * N)
+    assert inside.sum() >= 25 and np.all(q[0, inside] == 0.0)
+    assert rank_error(np.sort(x.astype(np.float64)), q[0], LEVELS).max() <= 30
+
+
+def test_atoms_at_the_extremes_are_returned_exactly():
+    """40 % of the values exactly 0 (nothing raised) and 10 % exactly 100 (runway at its cap): every level
+    inside an atom is the atom's value, and the levels between are right to a few paths."""
+    rng = np.random.default_rng(SEED)
+    u = rng.random(N)
+    x = np.where(u < 0.4, 0.0, np.where(u > 0.9, 100.0, np.minimum(rng.lognormal(1.0, 1.0, N), 99.0))).astype(np.float32)
+    low, high = jnp.asarray(x.min())[None], jnp.asarray(x.max())[None]
+    ties = np.asarray(ties_at_extremes(jnp.asarray(x[:, None]), jnp.ones((N, 1), bool), low, high))
+    np.testing.assert_array_equal(ties[:, 0], [(x == 0).sum(), (x == 100).sum()])
+    q = sketch_quantiles(x[:, None], LEVELS)[0][0]
+    inside_low, inside_high = ties[0, 0] >= LEVELS * N, N - ties[1, 0] < LEVELS * N
+    assert np.all(q[inside_low] == 0.0) and np.all(q[inside_high] == 100.0)
+    assert rank_error(np.sort(x.astype(np.float64)), q, LEVELS).max() <= 8
+
+
 def test_merging_halves_is_the_whole():
     """Counts are integers: the histograms of two parts (masks included) add up to the histogram of the
     whole, bit for bit, so merging chunks is exact; masked values are not counted."""
@@ -161,8 +221,20 @@ differ by 1.7e-3 of the scale); 4e-3 for cash and revenue, 6e-3 gross margin, 8e
 <= 1.8e-3 for the market indices."""
 SIM_MEDIAN = 2e-4
 """Measured median over cells and levels: 1e-4 (cash, burn), <= 6e-5 (others)."""
-SIM_RANK = 8
-"""Measured max rank error 5 paths (of 4,900-16,100 live paths)."""
+SIM_RANK = 12
+"""Measured max rank error 5 paths (of 4,900-16,100 live paths) before model v2; 10 paths with the model of
+6 December (the hyperscaler's gross margin at its median in quarter 4, 16,084 live paths)."""
+
+
+def bracket_error(sorted_x: np.ndarray, q: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """:func:`error` measured from the pair of order statistics ``np.quantile`` interpolates between: on
+    an atom-rich variable (debt repaid in steps) any value between them is as right as the interpolated
+    point, and the sketch returns an atom at its own rank (ties at the extremes are counted)."""
+    n = len(sorted_x)
+    pos = levels * (n - 1)
+    low, high = sorted_x[np.floor(pos).astype(int)], sorted_x[np.ceil(pos).astype(int)]
+    q_exact, iqr = exact(sorted_x, levels)
+    return np.maximum(0.0, np.maximum(low - q, q - high)) / (np.abs(q_exact) + iqr)
 
 
 def rank_error(sorted_x: np.ndarray, q: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -184,10 +256,11 @@ def test_simulate_quantiles_match_every_traced_path():
         for j, company in enumerate(ds.company.values):
             for t in range(HORIZON):
                 x = np.sort(traced[key][t, alive[t, :, j], j].astype(np.float64))
-                assert len(x) == int(ds.n_alive[j, t]) > 1000
+                assert len(x) == int(ds.n_alive[j, t])
+                if len(x) < 1000:  # a company mostly gone: a few order statistics per level say little
+                    continue
                 q = ds[out].values[j, t].astype(np.float64) / scale
-                q_exact, iqr = exact(x, levels)
-                errors.append(error(q, q_exact, iqr))
+                errors.append(bracket_error(x, q, levels))
                 if out in CONTINUOUS:
                     assert rank_error(x, q, levels).max() <= SIM_RANK, (out, str(company), t + 1)
         errors = np.stack(errors)
@@ -203,8 +276,7 @@ def test_simulate_market_quantiles_match_every_traced_path():
         for t in range(HORIZON):
             x = np.sort(traced[key][t].astype(np.float64))
             q = ds[name].values[t].astype(np.float64)
-            q_exact, iqr = exact(x, levels)
-            assert error(q, q_exact, iqr).max() <= SIM_MAX, (name, t + 1)
+            assert bracket_error(x, q, levels).max() <= SIM_MAX, (name, t + 1)
             assert rank_error(x, q, levels).max() <= SIM_RANK, (name, t + 1)
         np.testing.assert_allclose(ds[f"{name}_mean"], traced[key].astype(np.float64).mean(axis=1), rtol=1e-6)
 

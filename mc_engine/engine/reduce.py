@@ -8,6 +8,13 @@ margin, plus an underflow and an overflow bin whose outer edges are the exact
 minimum and maximum (tracked too). Counts are integers, so merging chunks is
 exact and independent of chunk size. Quantiles interpolate linearly inside a
 bin; the error is measured in tests/test_sketch.py and docs/engine.md.
+
+Where every pilot value is positive (market indices, revenue, ...), ``m = 0`` and ``s`` is
+``POSITIVE_SCALE`` times the pilot's minimum, so ``y ~ log(2 x / s)`` over the whole range: bins are
+equal steps in ``log x`` and a lower tail that spans decades toward zero keeps the same relative
+resolution as the bulk. (Centred on the median, ``asinh((x - m) / s)`` tends to the constant
+``asinh(-m / s)`` as ``x -> 0``: every value far below the median fell into the one bin that straddles
+``x = 0``, and interpolating inside it gave quantiles near or below zero, clipped to the exact minimum.)
 """
 
 from __future__ import annotations
@@ -19,7 +26,14 @@ import numpy as np
 N_BINS: int = 4096
 """Interior bins per sketch (plus underflow and overflow)."""
 MARGIN: float = 0.25
-"""Pilot range in y is widened by this fraction on each side."""
+"""Pilot range in y is widened by this fraction on each side (for a pilot of 1,000 values; more for fewer,
+see :func:`_margin`)."""
+ATOM_SHARE: float = 0.01
+"""A pilot value repeated in at least this share of the cell's pilot values (and at least 5 times) is an
+atom: counted apart from the histogram and reported exactly (a debt of exactly 0, a burn of exactly 0)."""
+POSITIVE_SCALE: float = 1e-3
+"""For cells whose pilot values are all positive: ``s`` as a fraction of the pilot minimum, so ``asinh(x / s)``
+is within 1e-6 of ``log(2 x / s)`` from the pilot minimum up (and log-like down to ~``10 s``)."""
 
 COMPANY_VARS: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt")
 """Per-company quantities sketched each quarter among alive companies."""
@@ -33,7 +47,8 @@ def pilot_edges(values: np.ndarray, alive: np.ndarray) -> np.ndarray:
         alive: which values count, same shape (all True for market indices).
 
     Returns:
-        (*cells, 4) float32: centre ``m``, scale ``s``, and the sketch's ``y`` range ``lo, hi``.
+        (*cells, 5) float32: centre ``m``, scale ``s``, the sketch's ``y`` range ``lo, hi``, and the atom
+        (NaN where the pilot has none, see ``ATOM_SHARE``).
     """
     x = np.where(alive, values, np.nan).astype(np.float64)
     with np.errstate(all="ignore"), _quiet():
@@ -44,10 +59,50 @@ def pilot_edges(values: np.ndarray, alive: np.ndarray) -> np.ndarray:
     m = np.where(empty, 0.0, m)
     s = np.maximum.reduce([(q75 - q25) / 2, 1e-6 * np.abs(m), np.full_like(m, 1e-9)])
     s = np.where(np.isfinite(s), s, 1.0)
+    # Positive cells: log-spaced bins (see the module docstring). The scale stays a normal float32.
+    positive = ~empty & (np.nan_to_num(xmin, nan=-1.0) > 0)
+    m = np.where(positive, 0.0, m)
+    s = np.where(positive, np.maximum(POSITIVE_SCALE * np.where(positive, xmin, 1.0), 1e-30), s)
     ylo = np.where(empty, -10.0, np.arcsinh((np.nan_to_num(xmin) - m) / s))
     yhi = np.where(empty, 10.0, np.arcsinh((np.nan_to_num(xmax) - m) / s))
     width = np.maximum(yhi - ylo, 1e-3)
-    return np.stack([m, s, ylo - MARGIN * width, yhi + MARGIN * width], axis=-1).astype(np.float32)
+    margin = _margin(np.sum(alive, axis=0)) * width
+    return np.stack([m, s, ylo - margin, yhi + margin, _pilot_atom(x)], axis=-1).astype(np.float32)
+
+
+def _pilot_atom(x: np.ndarray) -> np.ndarray:
+    """Most repeated value of each cell of ``x`` (paths, *cells; NaN = not counted) if it is an atom, else NaN."""
+    flat = x.reshape(x.shape[0], -1)
+    out = np.full(flat.shape[1], np.nan)
+    for i in range(flat.shape[1]):
+        v = flat[:, i][np.isfinite(flat[:, i])]
+        if len(v) == 0:
+            continue
+        values, counts = np.unique(v.astype(np.float32), return_counts=True)
+        k = int(np.argmax(counts))
+        if counts[k] >= max(5, ATOM_SHARE * len(v)):
+            out[i] = values[k]
+    return out.reshape(x.shape[1:])
+
+
+def _margin(count: np.ndarray) -> np.ndarray:
+    """Widening of the pilot's y range, per side, as a fraction of it, for pilots of ``count`` values.
+
+    The extremes of a small pilot sit nearer the centre: for a normal, the largest of ``k`` values is near
+    ``z_k = Phi^-1(1 - 1 / (k + 1))``, and reaching the 1-in-1e7 point ``z = 5.2`` takes ``(5.2 - z_k) / z_k``
+    of the half-range more. ``MARGIN`` is kept at ``k = 1000`` and scaled by that ratio (x1.8 at 100 values,
+    e.g. a company alive in a tenth of the pilot; x4.2 at 10), never below ``MARGIN`` and at most x16."""
+    from statistics import NormalDist
+
+    normal = NormalDist()
+    far = normal.inv_cdf(1 - 1e-7)
+
+    def reach(k: float) -> float:
+        z = normal.inv_cdf(1 - 1 / (k + 1))
+        return (far - z) / z
+
+    ratio = np.vectorize(lambda k: reach(max(float(k), 2.0)) / reach(1000.0), otypes=[np.float64])(count)
+    return MARGIN * np.clip(ratio, 1.0, 16.0)
 
 
 class _quiet:
@@ -74,16 +129,19 @@ def asinh(v: jax.Array) -> jax.Array:
 def bin_index(x: jax.Array, edges: jax.Array) -> jax.Array:
     """Sketch bin of each value: 0 underflow, 1..N_BINS interior, N_BINS + 1 overflow.
 
-    ``x`` (paths, *cells), ``edges`` (*cells, 4) as from :func:`pilot_edges`.
+    ``x`` (paths, *cells), ``edges`` (*cells, 5) as from :func:`pilot_edges`.
     """
     m, s, lo, hi = (edges[None, ..., i] for i in range(4))
     y = asinh((x - m) / s)
-    pos = jnp.floor((y - lo) / (hi - lo) * N_BINS).astype(jnp.int32) + 1
-    return jnp.clip(pos, 0, N_BINS + 1)
+    # Clip before the cast: a value past float32 range after scaling (y = +-inf) must not wrap around.
+    pos = jnp.clip(jnp.floor((y - lo) / (hi - lo) * N_BINS), -1, N_BINS) + 1
+    return pos.astype(jnp.int32)
 
 
 def histogram(x: jax.Array, weight: jax.Array, edges: jax.Array) -> jax.Array:
-    """Counts per cell and bin, int32 (*cells, N_BINS + 2); ``weight`` (bool) selects the values."""
+    """Counts per cell and bin, int32 (*cells, N_BINS + 2); ``weight`` (bool) selects the values. Values equal
+    to the cell's atom are left out (:func:`atom_count` counts them)."""
+    weight = weight & (x != edges[None, ..., 4])
     cells = int(np.prod(x.shape[1:]))
     idx = bin_index(x, edges).reshape(x.shape[0], cells)
     flat = idx + (jnp.arange(cells, dtype=jnp.int32) * (N_BINS + 2))[None, :]
@@ -96,6 +154,29 @@ def histogram(x: jax.Array, weight: jax.Array, edges: jax.Array) -> jax.Array:
 def masked_extremes(x: jax.Array, weight: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Exact min and max over paths of the selected values (+inf / -inf where none)."""
     return (jnp.min(jnp.where(weight, x, jnp.inf), axis=0), jnp.max(jnp.where(weight, x, -jnp.inf), axis=0))
+
+
+def atom_count(x: jax.Array, weight: jax.Array, edges: jax.Array) -> jax.Array:
+    """How many selected values equal the cell's atom (edges[..., 4]; none where it is NaN), int32 (*cells)."""
+    return (weight & (x == edges[None, ..., 4])).sum(0).astype(jnp.int32)
+
+
+def ties_at_extremes(x: jax.Array, weight: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
+    """How many selected values equal ``low`` and ``high`` (this chunk's extremes), int32 (2, *cells).
+
+    Atoms at an extreme (no debt, nothing raised, runway at its cap) would otherwise share a bin with the
+    values next to them, and a quantile inside the atom would be interpolated away from it."""
+    return jnp.stack([(weight & (x == low[None])).sum(0), (weight & (x == high[None])).sum(0)]).astype(jnp.int32)
+
+
+def merge_ties(ext_a: np.ndarray, ties_a: np.ndarray, ext_b: np.ndarray, ties_b: np.ndarray,
+               axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Merge two parts' extremes and tie counts; index 0 / 1 along ``axis`` is the minimum / maximum."""
+    take = lambda a, i: np.take(a, i, axis=axis)  # noqa: E731
+    low, high = np.minimum(take(ext_a, 0), take(ext_b, 0)), np.maximum(take(ext_a, 1), take(ext_b, 1))
+    ties = [np.where(take(ext_a, i) == e, take(ties_a, i), 0) + np.where(take(ext_b, i) == e, take(ties_b, i), 0)
+            for i, e in ((0, low), (1, high))]
+    return np.stack([low, high], axis), np.stack(ties, axis).astype(np.int64)
 
 
 def block_sums(x: jax.Array, weight: jax.Array, block: int) -> jax.Array:
@@ -121,7 +202,7 @@ def pairwise_sum(x: jax.Array) -> jax.Array:
 def bin_edges(cell: np.ndarray, xmin: float, xmax: float) -> tuple[np.ndarray, np.ndarray]:
     """Edges of one cell's sketch: interior edges in y (N_BINS + 1) and every bin's x edges (N_BINS + 3),
     the under/overflow bins reaching out to the exact extremes."""
-    m, s, ylo, yhi = cell
+    m, s, ylo, yhi = cell[:4]
     y_edges = ylo + (yhi - ylo) * np.arange(N_BINS + 1) / N_BINS
     x_edges = np.concatenate([[min(xmin, m + s * np.sinh(ylo))], m + s * np.sinh(y_edges),
                               [max(xmax, m + s * np.sinh(yhi))]])
@@ -129,55 +210,114 @@ def bin_edges(cell: np.ndarray, xmin: float, xmax: float) -> tuple[np.ndarray, n
 
 
 def quantiles_from_histogram(counts: np.ndarray, edges: np.ndarray, xmin: np.ndarray, xmax: np.ndarray,
-                             qs: np.ndarray) -> np.ndarray:
+                             qs: np.ndarray, ties: np.ndarray | None = None,
+                             atoms: np.ndarray | None = None) -> np.ndarray:
     """Quantiles ``qs`` of each cell from merged counts (*cells, N_BINS + 2); NaN where a cell is empty.
 
     Linear interpolation of the empirical CDF inside the bin (in y space for interior bins, in x space for
-    under/overflow bins bounded by the exact extremes).
+    under/overflow bins), between the bin's edges narrowed to the exact extremes. ``ties`` (2, *cells): how
+    many values equal the minimum / maximum; a level that falls on those values returns the extreme itself
+    and the rest of its bin is interpolated without them. ``atoms`` (*cells): values equal to the cell's atom
+    (``edges[..., 4]``), which the histogram left out: a point mass at the atom, with the atom's bin's own
+    values taken as spread evenly (in y) on either side of it.
     """
     cells = counts.shape[:-1]
     counts = counts.reshape(-1, counts.shape[-1]).astype(np.float64)
-    e = edges.reshape(-1, 4).astype(np.float64)
+    e = edges.reshape(-1, edges.shape[-1]).astype(np.float64)
+    atom_value = e[:, 4] if e.shape[1] > 4 else np.full(len(e), np.nan)
+    n_atom = np.zeros(counts.shape[0]) if atoms is None else atoms.reshape(-1).astype(np.float64)
     lo_x, hi_x = xmin.reshape(-1).astype(np.float64), xmax.reshape(-1).astype(np.float64)
+    n_ties = np.zeros((2, counts.shape[0])) if ties is None else ties.reshape(2, -1).astype(np.float64)
     out = np.full((counts.shape[0], len(qs)), np.nan)
     for i in range(counts.shape[0]):
         total = counts[i].sum()
-        if total == 0:
+        a, n_a = atom_value[i], n_atom[i]
+        if total + n_a == 0:
             continue
-        m, s, _, _ = e[i]
+        if total == 0:  # every value is the atom
+            out[i] = a
+            continue
+        m, s = e[i, 0], e[i, 1]
         y_edges, x_edges = bin_edges(e[i], lo_x[i], hi_x[i])
         cum = np.concatenate([[0.0], np.cumsum(counts[i])])
+        filled = np.flatnonzero(counts[i])
+        first, last = filled[0], filled[-1]  # the bins of the minimum and the maximum
+        at_min, at_max = n_ties[0, i], n_ties[1, i]
+        below = 0.0  # histogram values below the atom
+        if n_a > 0:
+            at_min, at_max = (0.0 if a == lo_x[i] else at_min), (0.0 if a == hi_x[i] else at_max)
+            below = 0.0 if a <= lo_x[i] else total if a >= hi_x[i] else _mass_below(a, e[i], y_edges, x_edges,
+                                                                                      cum, counts[i])
         for j, q in enumerate(qs):
-            target = q * total
+            target = q * (total + n_a)
+            if n_a > 0:
+                if below < target <= below + n_a or (target == 0 and below == 0):
+                    out[i, j] = a
+                    continue
+                if target > below + n_a:
+                    target -= n_a
+            if target <= at_min:
+                out[i, j] = lo_x[i]
+                continue
+            if target > total - at_max or target >= total:
+                out[i, j] = hi_x[i]
+                continue
             b = int(np.clip(np.searchsorted(cum, target, side="left") - 1, 0, N_BINS + 1))
-            inside = counts[i, b]
-            frac = 0.0 if inside == 0 else (target - cum[b]) / inside
+            start, inside = cum[b], counts[i, b]
+            if b == first:
+                start, inside = start + at_min, inside - at_min
+            if b == last:
+                inside = inside - at_max
+            frac = 0.0 if inside <= 0 else min(max((target - start) / inside, 0.0), 1.0)
+            x_lo, x_hi = max(x_edges[b], lo_x[i]), min(x_edges[b + 1], hi_x[i])
             if 1 <= b <= N_BINS:
-                y = y_edges[b - 1] + frac * (y_edges[b] - y_edges[b - 1])
-                val = m + s * np.sinh(y)
+                y_lo, y_hi = y_edges[b - 1], y_edges[b]
+                if b == first:
+                    y_lo = max(y_lo, float(np.arcsinh((x_lo - m) / s)))
+                if b == last:
+                    y_hi = min(y_hi, float(np.arcsinh((x_hi - m) / s)))
+                val = m + s * np.sinh(y_lo + frac * (y_hi - y_lo))
             else:
-                val = x_edges[b] + frac * (x_edges[b + 1] - x_edges[b])
+                val = x_lo + frac * (x_hi - x_lo)
             out[i, j] = np.clip(val, lo_x[i], hi_x[i])
     return out.reshape(*cells, len(qs))
 
 
+def _mass_below(a: float, cell: np.ndarray, y_edges: np.ndarray, x_edges: np.ndarray, cum: np.ndarray,
+                counts: np.ndarray) -> float:
+    """Histogram values below ``a``: whole bins below its bin, and of its bin the share below it (evenly in y)."""
+    m, s, lo, hi = cell[:4]
+    y = np.arcsinh((a - m) / s)
+    b = int(np.clip(np.floor((y - lo) / (hi - lo) * N_BINS), -1, N_BINS)) + 1
+    if 1 <= b <= N_BINS:
+        share = (y - y_edges[b - 1]) / (y_edges[b] - y_edges[b - 1])
+    else:
+        share = (a - x_edges[b]) / (x_edges[b + 1] - x_edges[b]) if x_edges[b + 1] > x_edges[b] else 0.5
+    return float(cum[b] + min(max(share, 0.0), 1.0) * counts[b])
+
+
 def tail_mean_from_histogram(counts: np.ndarray, edges: np.ndarray, xmin: np.ndarray, xmax: np.ndarray,
-                             level: float) -> tuple[np.ndarray, np.ndarray]:
+                             level: float, ties: np.ndarray | None = None,
+                             atoms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(VaR, CVaR) at ``level`` of each cell: the ``level`` quantile and the mean of values above it."""
-    var = quantiles_from_histogram(counts, edges, xmin, xmax, np.array([level]))[..., 0]
+    var = quantiles_from_histogram(counts, edges, xmin, xmax, np.array([level]), ties, atoms)[..., 0]
     flat_c = counts.reshape(-1, counts.shape[-1]).astype(np.float64)
-    e = edges.reshape(-1, 4).astype(np.float64)
+    e = edges.reshape(-1, edges.shape[-1]).astype(np.float64)
+    n_atom = np.zeros(flat_c.shape[0]) if atoms is None else atoms.reshape(-1).astype(np.float64)
     lo_x, hi_x = xmin.reshape(-1), xmax.reshape(-1)
     cvar = np.full(flat_c.shape[0], np.nan)
     for i in range(flat_c.shape[0]):
         total = flat_c[i].sum()
         if total == 0:
+            cvar[i] = var.reshape(-1)[i]  # NaN, or the atom when every value is the atom
             continue
         _, x_edges = bin_edges(e[i], lo_x[i], hi_x[i])
         mids = 0.5 * (x_edges[:-1] + x_edges[1:])
         v = var.reshape(-1)[i]
         above = mids >= v
-        mass = flat_c[i][above].sum()
-        cvar[i] = v if mass == 0 else float((flat_c[i][above] * mids[above]).sum() / mass)
+        mass, weighted = flat_c[i][above].sum(), (flat_c[i][above] * mids[above]).sum()
+        if n_atom[i] > 0 and e[i, 4] >= v:
+            mass, weighted = mass + n_atom[i], weighted + n_atom[i] * e[i, 4]
+        cvar[i] = v if mass == 0 else float(weighted / mass)
         cvar[i] = max(cvar[i], v)
     return var, cvar.reshape(var.shape)

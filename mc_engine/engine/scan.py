@@ -21,6 +21,7 @@ from ..inputs.sampler import Sampler, _draw_matrix, compile_sampler
 from ..model import step as model_step
 from ..model.params import build_params
 from ..model.state import Layout, State, internal_matrix, make_layout
+from .cache import enable_compilation_cache
 from .keys import DEFAULT_BLOCK_SIZE, STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
 
 SHOCK_MODES: tuple[str, ...] = ("random", "zero")
@@ -43,6 +44,7 @@ class Model:
 
 def compile_model(priors: Priors, block_size: int = DEFAULT_BLOCK_SIZE) -> Model:
     """Sampler, layout and constants of ``priors`` (host-side work, once per run)."""
+    enable_compilation_cache()
     sampler = compile_sampler(priors, block_size)
     layout = make_layout(priors)
     labs = [c for c, k in zip(layout.ids, layout.kinds, strict=True) if k == "lab"]

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .reduce import merge_ties
 from .scan import Model
 
 
@@ -64,7 +65,7 @@ def merge_processes(acc: Any, horizon: dict[str, np.ndarray], final: dict[str, n
     Args:
         acc: this process's :class:`~mc_engine.engine.simulate.Accumulator` (finished, superblocks kept); its
             fields are replaced by the merged ones.
-        horizon: this process's horizon sketches ``hist``, ``extremes``, ``rounds``, ``down``.
+        horizon: this process's horizon sketches ``hist``, ``extremes``, ``ties``, ``atoms``, ``rounds``, ``down``.
         final, inputs: the sensitivity subsample (held by process 0, which owns the run's first paths).
         keep: paths in the sensitivity subsample; input_names: its uncertain inputs.
         ranges: every process's key blocks (:func:`process_block_range`); superblock: blocks per unit.
@@ -72,11 +73,12 @@ def merge_processes(acc: Any, horizon: dict[str, np.ndarray], final: dict[str, n
     Returns:
         ``horizon``, ``final`` and ``inputs`` merged.
     """
-    for k in ("counts", "hist", "mhist", "regime"):
+    for k in ("counts", "hist", "mhist", "atoms", "matoms", "regime"):
         setattr(acc, k, _gather(getattr(acc, k)).sum(0))
-    for k in ("extremes", "mextremes"):
-        every = _gather(getattr(acc, k))
-        setattr(acc, k, np.stack([every[:, :, 0].min(0), every[:, :, 1].max(0)], 1))
+    for k, t in (("extremes", "ties"), ("mextremes", "mties")):
+        ext, ties = _merge_ties(_gather(getattr(acc, k)), _gather(getattr(acc, t)), axis=2)
+        setattr(acc, k, ext)
+        setattr(acc, t, ties)
     units = [sorted({b // superblock for b in r}) for r in ranges]
     width = max(len(u) for u in units)
     for k in ("sums", "msums"):
@@ -90,10 +92,11 @@ def merge_processes(acc: Any, horizon: dict[str, np.ndarray], final: dict[str, n
             for i in range(len(p_units)):  # superblocks in global order: the fold of a one-process run
                 total = rows[i] if total is None else total + rows[i]
         setattr(acc, k, total)
-    merged_horizon = {"hist": _gather(horizon["hist"]).sum(0), "rounds": _gather(horizon["rounds"]).sum(0),
+    merged_horizon = {"hist": _gather(horizon["hist"]).sum(0), "atoms": _gather(horizon["atoms"]).sum(0),
+                      "rounds": _gather(horizon["rounds"]).sum(0),
                       "down": _gather(horizon["down"]).sum(0)}
-    ext = _gather(horizon["extremes"])
-    merged_horizon["extremes"] = np.stack([ext[:, 0].min(0), ext[:, 1].max(0)])
+    merged_horizon["extremes"], merged_horizon["ties"] = _merge_ties(_gather(horizon["extremes"]),
+                                                                     _gather(horizon["ties"]), axis=1)
     n_comp = final["survived"].shape[1]
     own_final = {"survived": final["survived"] if len(final["survived"]) == keep else np.zeros((keep, n_comp), bool),
                  "cumburn": final["cumburn"] if len(final["cumburn"]) == keep else np.zeros((keep, n_comp), np.float32)}
@@ -126,3 +129,11 @@ def run_chunks_on_devices(model: Model, key: jax.Array, first_blocks: Sequence[i
                                 **{k: jnp.asarray(v) for k, v in aux_own.items()}}), device)
         pending.append(_jit_chunk(static, n_blocks, horizon, mode, reducer, *args))
     return [jax.tree.map(np.asarray, out) for out in pending]
+
+
+def _merge_ties(every_ext: np.ndarray, every_ties: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every process's extremes and tie counts (process first; min / max at ``axis``) merged in process order."""
+    ext, ties = every_ext[0], every_ties[0]
+    for p in range(1, len(every_ext)):
+        ext, ties = merge_ties(ext, ties, every_ext[p], every_ties[p], axis=axis - 1)
+    return ext, ties

@@ -28,7 +28,17 @@ from .._options import (
 from ..inputs.loader import Priors
 from ..model.market import INDICES
 from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
-from .reduce import COMPANY_VARS, N_BINS, block_sums, histogram, masked_extremes, pilot_edges
+from .reduce import (
+    COMPANY_VARS,
+    N_BINS,
+    atom_count,
+    block_sums,
+    histogram,
+    masked_extremes,
+    merge_ties,
+    pilot_edges,
+    ties_at_extremes,
+)
 from .scan import Model, compile_model, run_chunk
 from .shard import merge_processes, process_block_range, run_chunks_on_devices
 
@@ -64,13 +74,19 @@ def _reducer(aux: dict[str, Any], t: jax.Array, obs: dict[str, jax.Array], alive
     wm = jnp.broadcast_to(v2, mkt.shape)
     i = t - 1
     thin = aux["thin"]
+    low, high = masked_extremes(x, w)
+    mlow, mhigh = masked_extremes(mkt, wm)
     return {
         "counts": counts,
         "hist": histogram(x, w, aux["edges"][i]),
-        "extremes": jnp.stack(masked_extremes(x, w)),
+        "atoms": atom_count(x, w, aux["edges"][i]),
+        "extremes": jnp.stack([low, high]),
+        "ties": ties_at_extremes(x, w, low, high),
         "sums": block_sums(x, w, block),
         "mhist": histogram(mkt, wm, aux["medges"][i]),
-        "mextremes": jnp.stack(masked_extremes(mkt, wm)),
+        "matoms": atom_count(mkt, wm, aux["medges"][i]),
+        "mextremes": jnp.stack([mlow, mhigh]),
+        "mties": ties_at_extremes(mkt, wm, mlow, mhigh),
         "msums": block_sums(mkt, wm, block),
         "regime": jnp.stack([((obs["regime"] == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
         "thin": {k: obs[k][:thin] for k in (*THIN_VARS, *THIN_MARKET)},
@@ -97,6 +113,10 @@ class Accumulator:
     mhist: np.ndarray
     extremes: np.ndarray
     mextremes: np.ndarray
+    ties: np.ndarray
+    mties: np.ndarray
+    atoms: np.ndarray
+    matoms: np.ndarray
     regime: np.ndarray
     start: int
     stop: int
@@ -113,15 +133,18 @@ class Accumulator:
         return cls(counts=np.zeros((horizon, N_COUNTS, nc), np.int64), hist=np.zeros((horizon, nc, nv, N_BINS + 2), np.int64),
                    mhist=np.zeros((horizon, nm, N_BINS + 2), np.int64),
                    extremes=np.stack([ext(nc, nv)] * horizon), mextremes=np.stack([ext(nm)] * horizon),
+                   ties=np.zeros((horizon, 2, nc, nv), np.int64), mties=np.zeros((horizon, 2, nm), np.int64),
+                   atoms=np.zeros((horizon, nc, nv), np.int64), matoms=np.zeros((horizon, nm), np.int64),
                    regime=np.zeros((horizon, 3), np.int64), start=start, stop=stop, keep_superblocks=keep_superblocks)
 
     def add(self, ys: dict[str, Any], first_block: int) -> None:
         get = lambda k: np.asarray(ys[k])  # noqa: E731
-        for k in ("counts", "hist", "mhist", "regime"):
+        for k in ("counts", "hist", "mhist", "atoms", "matoms", "regime"):
             setattr(self, k, getattr(self, k) + get(k).astype(np.int64))
-        for k in ("extremes", "mextremes"):
-            old, arr = getattr(self, k), get(k)
-            setattr(self, k, np.stack([np.minimum(old[:, 0], arr[:, 0]), np.maximum(old[:, 1], arr[:, 1])], 1))
+        for k, t in (("extremes", "ties"), ("mextremes", "mties")):
+            ext, ties = merge_ties(getattr(self, k), getattr(self, t), get(k), get(t), axis=1)
+            setattr(self, k, ext)
+            setattr(self, t, ties)
         for k in ("sums", "msums"):
             blocks = get(k).astype(np.float64)  # (T, blocks, ...)
             for b in range(blocks.shape[1]):
@@ -161,12 +184,16 @@ class RawResult:
     chunk_paths: int
     counts: np.ndarray  # (T, N_COUNTS, C): alive, defaulted, acquired, then defaults by cause (cash, covenant, maturity)
     hist: np.ndarray  # (T, C, V, N_BINS + 2)
-    edges: np.ndarray  # (T, C, V, 4)
+    edges: np.ndarray  # (T, C, V, 5)
     extremes: np.ndarray  # (T, 2, C, V)
+    ties: np.ndarray  # (T, 2, C, V): values equal to the minimum / maximum
+    atoms: np.ndarray  # (T, C, V): values equal to the cell's atom (edges[..., 4]), not in hist
     sums: np.ndarray  # (T, C, V) float64
     mhist: np.ndarray
     medges: np.ndarray
     mextremes: np.ndarray
+    mties: np.ndarray
+    matoms: np.ndarray
     msums: np.ndarray
     regime: np.ndarray  # (T, 3)
     thin: dict[str, np.ndarray]
@@ -183,8 +210,8 @@ def _valid(first_block: int, n_blocks: int, block: int, n_paths: int, stop_block
 
 
 def _dummy_edges(horizon: int, *cells: int) -> np.ndarray:
-    e = np.zeros((horizon, *cells, 4), np.float32)
-    e[..., 1], e[..., 2], e[..., 3] = 1.0, -10.0, 10.0
+    e = np.zeros((horizon, *cells, 5), np.float32)
+    e[..., 1], e[..., 2], e[..., 3], e[..., 4] = 1.0, -10.0, 10.0, np.nan
     return e
 
 
@@ -254,11 +281,13 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     mstack = np.stack([thin_obs[k] for k in INDICES], axis=-1)  # (T, thin, M)
     medges = np.stack([pilot_edges(mstack[t], np.ones_like(mstack[t], bool)) for t in range(horizon)])
     final_cells = np.stack([np.asarray(final.company.cumburn)[:thin], np.asarray(final.company.raised)[:thin]], -1)
-    fedges = pilot_edges(final_cells, np.ones_like(final_cells, bool))  # (C, 2, 4)
+    fedges = pilot_edges(final_cells, np.ones_like(final_cells, bool))  # (C, 2, 5)
 
     acc = Accumulator.empty(horizon, nc, nv, nm, mine.start, mine.stop, keep_superblocks=count > 1)
     horizon_hist = np.zeros((nc, 2, N_BINS + 2), np.int64)
     horizon_ext = np.stack([np.full((nc, 2), np.inf), np.full((nc, 2), -np.inf)])
+    horizon_ties = np.zeros((2, nc, 2), np.int64)
+    horizon_atoms = np.zeros((nc, 2), np.int64)
     rounds_sum = np.zeros(nc)
     down_count = np.zeros(nc, np.int64)
     # The sensitivity subsample is the first paths of the run: process 0's (at most its share).
@@ -294,8 +323,10 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
         c = final.company
         cells = np.stack([np.asarray(c.cumburn), np.asarray(c.raised)], -1)[valid]
         horizon_hist += _np_histogram(cells, fedges)
-        horizon_ext[0] = np.minimum(horizon_ext[0], cells.min(0, initial=np.inf))
-        horizon_ext[1] = np.maximum(horizon_ext[1], cells.max(0, initial=-np.inf))
+        horizon_atoms += (cells == fedges[None, ..., 4]).sum(0)
+        chunk_ext = np.stack([cells.min(0, initial=np.inf), cells.max(0, initial=-np.inf)])
+        chunk_ties = np.stack([(cells == chunk_ext[0]).sum(0), (cells == chunk_ext[1]).sum(0)])
+        horizon_ext, horizon_ties = merge_ties(horizon_ext, horizon_ties, chunk_ext, chunk_ties, axis=0)
         rounds_sum += np.asarray(c.rounds, np.float64)[valid].sum(0)
         down_count += (np.asarray(c.down_rounds)[valid] > 0).sum(0)
         start = first * block_size
@@ -319,10 +350,11 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
                       for k, v in sens_outcomes.items()}
         names = [name for name, inp in priors.inputs.items() if not inp.is_point]
         ranges = [process_block_range(total_blocks, p, count, align=SUPERBLOCK) for p in range(count)]
-        merged = merge_processes(acc, {"hist": horizon_hist, "extremes": horizon_ext, "rounds": rounds_sum,
-                                       "down": down_count}, final_sens, sens_inputs, keep, names, ranges, SUPERBLOCK)
-        horizon_hist, horizon_ext, rounds_sum, down_count = (merged["horizon"][k] for k in ("hist", "extremes",
-                                                                                                "rounds", "down"))
+        merged = merge_processes(acc, {"hist": horizon_hist, "extremes": horizon_ext, "ties": horizon_ties,
+                                       "atoms": horizon_atoms, "rounds": rounds_sum, "down": down_count},
+                                 final_sens, sens_inputs, keep, names, ranges, SUPERBLOCK)
+        horizon_hist, horizon_ext, horizon_ties, horizon_atoms, rounds_sum, down_count = (
+            merged["horizon"][k] for k in ("hist", "extremes", "ties", "atoms", "rounds", "down"))
         sens_outcomes = {k: [v] for k, v in merged["final"].items()}
         sens_inputs = {k: [v] for k, v in merged["inputs"].items()}
     t_end = time.perf_counter()
@@ -330,10 +362,12 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     return RawResult(
         model=model, n_paths=n_paths, seed=seed, horizon=horizon, prng=prng,
         chunk_paths=chunk_blocks * block_size, counts=acc.counts, hist=acc.hist, edges=edges,
-        extremes=acc.extremes, sums=sums, mhist=acc.mhist, medges=medges, mextremes=acc.mextremes, msums=msums,
+        extremes=acc.extremes, ties=acc.ties, atoms=acc.atoms, sums=sums, mhist=acc.mhist, medges=medges,
+        mextremes=acc.mextremes, mties=acc.mties, matoms=acc.matoms, msums=msums,
         regime=acc.regime, thin=thin_obs,
         final={k: np.concatenate(v) if v else np.zeros((0, nc)) for k, v in sens_outcomes.items()},
-        horizon_stats={"hist": horizon_hist, "edges": fedges, "extremes": horizon_ext,
+        horizon_stats={"hist": horizon_hist, "edges": fedges, "extremes": horizon_ext, "ties": horizon_ties,
+                       "atoms": horizon_atoms,
                        "rounds_mean": rounds_sum / n_paths, "down_round_prob": down_count / n_paths},
         sens_inputs={k: np.concatenate(v) for k, v in sens_inputs.items()},
         timings={"compile_and_pilot_s": t_compile, "run_s": t_end - t_run, "total_s": t_end - t0},
@@ -344,10 +378,11 @@ def _np_histogram(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """NumPy twin of :func:`reduce.histogram` for the small horizon sketches, (*cells, N_BINS + 2)."""
     m, s, lo, hi = (edges[..., i].astype(np.float64) for i in range(4))
     y = np.arcsinh((x.astype(np.float64) - m) / s)
-    idx = np.clip(np.floor((y - lo) / (hi - lo) * N_BINS).astype(np.int64) + 1, 0, N_BINS + 1)
+    idx = (np.clip(np.floor((y - lo) / (hi - lo) * N_BINS), -1, N_BINS) + 1).astype(np.int64)
     cells = int(np.prod(x.shape[1:]))
     flat = idx.reshape(x.shape[0], cells) + np.arange(cells) * (N_BINS + 2)
-    return np.bincount(flat.reshape(-1), minlength=cells * (N_BINS + 2)).reshape(*x.shape[1:], N_BINS + 2)
+    counted = (x != edges[None, ..., 4]).reshape(x.shape[0], cells)  # the atom is counted apart
+    return np.bincount(flat[counted], minlength=cells * (N_BINS + 2)).reshape(*x.shape[1:], N_BINS + 2)
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,8 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
                           {"units": "1", "long_name": "Monte Carlo standard error of exit_prob",
                            "cell_methods": "quarter: point"})
 
-    q = quantiles_from_histogram(raw.hist, raw.edges, raw.extremes[:, 0], raw.extremes[:, 1], qs)  # (T,C,V,Q)
+    q = quantiles_from_histogram(raw.hist, raw.edges, raw.extremes[:, 0], raw.extremes[:, 1], qs,
+                                 np.moveaxis(raw.ties, 1, 0), raw.atoms)  # (T, C, V, Q)
     q = q[:, order]
     sums = raw.sums[:, order]  # (T, C, V)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -175,7 +176,8 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
         ds[f"{out_name}_mean"] = (("company", "quarter"), (means[:, :, v].T * scale),
                                   {"units": units, "long_name": f"mean {long}", "cell_methods": method})
 
-    mq = quantiles_from_histogram(raw.mhist, raw.medges, raw.mextremes[:, 0], raw.mextremes[:, 1], qs)
+    mq = quantiles_from_histogram(raw.mhist, raw.medges, raw.mextremes[:, 0], raw.mextremes[:, 1], qs,
+                                  np.moveaxis(raw.mties, 1, 0), raw.matoms)
     for m, key in enumerate(INDICES):
         name, long = MARKET_NAMES[key]
         ds[name] = (("quarter", "quantile"), mq[:, m, :].astype(np.float32),
@@ -187,9 +189,10 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
                           "cell_methods": "quarter: point"})
 
     hs = raw.horizon_stats
-    cum_q = quantiles_from_histogram(hs["hist"], hs["edges"], hs["extremes"][0], hs["extremes"][1], qs)[order]
+    cum_q = quantiles_from_histogram(hs["hist"], hs["edges"], hs["extremes"][0], hs["extremes"][1], qs,
+                                     hs["ties"], hs["atoms"])[order]
     var95, cvar95 = tail_mean_from_histogram(hs["hist"][:, 0], hs["edges"][:, 0], hs["extremes"][0][:, 0],
-                                             hs["extremes"][1][:, 0], 0.95)
+                                             hs["extremes"][1][:, 0], 0.95, hs["ties"][:, :, 0], hs["atoms"][:, 0])
     ds["cumulative_burn"] = (("company", "quantile"), cum_q[:, 0].astype(np.float32),
                              {"units": "USD bn", "long_name": "cumulative burn to the horizon or exit",
                               "cell_methods": "quarter: sum (quantiles over paths)"})

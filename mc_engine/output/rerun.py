@@ -162,12 +162,18 @@ def standard_errors(ds: xr.Dataset) -> dict[str, xr.DataArray]:
     return out
 
 
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal arrays, NaN equal to NaN where numeric (a coordinate such as a CDS spread is NaN where unknown)."""
+    numeric = np.issubdtype(a.dtype, np.number) and np.issubdtype(b.dtype, np.number)
+    return bool(np.array_equal(a, b, equal_nan=numeric))
+
+
 def compare(stored: xr.Dataset, rerun: xr.Dataset, tolerance: float = 4.0) -> Comparison:
     """Compare two decoded run Datasets variable by variable (see the module docstring)."""
     diffs: list[VariableDiff] = []
     identical = True
     for name in stored.coords:
-        if name not in rerun.coords or not _same(stored[name].values, rerun[name].values):
+        if name not in rerun.coords or not _same_values(stored[name].values, rerun[name].values):
             identical = False
             diffs.append(VariableDiff(str(name), math.inf, None, {}, "coordinate differs or is missing"))
     se = standard_errors(stored)
@@ -283,10 +289,3 @@ def rerun(folder: str | Path, *, out: str | Path | None = None, tolerance: float
         written = write_run(ds, Path(scratch) / "rerun", priors)
         return compare(stored, open_run(written), tolerance), None
 
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal arrays, NaN equal to NaN where the values are numbers (a coordinate such as ``cds_bp`` has NaN)."""
-    try:
-        return bool(np.array_equal(a, b, equal_nan=True))
-    except TypeError:  # strings, dates: no NaN to speak of
-        return bool(np.array_equal(a, b))

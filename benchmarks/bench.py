@@ -2,8 +2,10 @@
 
 Throughput is in company-path-quarters per second (cpq/s). Every figure is a
 steady-state time (the compiled program run again), with compile time reported
-apart. Results go to a JSON record with the device, versions and date. Run with
-``mc-engine bench`` (1e4 to 1e6 paths) or ``mc-engine bench --full`` (adds 1e7, and 1e8 on an accelerator).
+apart. Results go to a JSON record with the device, versions and date. Run from a checkout (it reads
+``priors/``, ``tests/reference_model.py`` and writes ``benchmarks/results/``), with the package installed:
+``python -m benchmarks`` (1e4 to 1e6 paths) or ``python -m benchmarks --full`` (adds 1e7, and 1e8 on an
+accelerator); ``python benchmarks/bench.py`` works too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "priors" / "baseline.toml"
+if str(REPO) not in sys.path:  # ``python benchmarks/bench.py``: make ``benchmarks`` importable
+    sys.path.insert(0, str(REPO))
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
@@ -34,7 +38,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
 
 def engine_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32") -> dict[str, float]:
     """Compile (first call) and steady-state (second call) time of ``simulate_raw``."""
-    from .engine.simulate import simulate_raw
+    from mc_engine.engine.simulate import simulate_raw
 
     first, _ = _timed(lambda: simulate_raw(priors, min(n_paths, 65_536), 0, horizon, prng=prng))
     raw = simulate_raw(priors, n_paths, 0, horizon, prng=prng)
@@ -49,11 +53,11 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32")
     import jax
     import jax.numpy as jnp
 
-    from .engine.keys import STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
-    from .engine.scan import compile_model, quarter_shocks
-    from .engine.simulate import default_chunk_paths
-    from .inputs.sampler import _draw_matrix
-    from .model.step import n_shocks
+    from mc_engine.engine.keys import STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
+    from mc_engine.engine.scan import compile_model, quarter_shocks
+    from mc_engine.engine.simulate import default_chunk_paths
+    from mc_engine.inputs.sampler import _draw_matrix
+    from mc_engine.model.step import n_shocks
 
     model = compile_model(priors)
     block = model.block_size
@@ -91,7 +95,7 @@ def numpy_reference_time(priors, n_paths: int, horizon: int) -> float:
     import jax
     from reference_model import simulate_reference
 
-    from .inputs.sampler import compile_sampler
+    from mc_engine.inputs.sampler import compile_sampler
 
     inputs = compile_sampler(priors).sample_inputs(jax.random.key(0, impl="philox4x32"), n_paths)
     inputs = {k: np.asarray(v, np.float64) for k, v in inputs.items()}
@@ -125,8 +129,8 @@ def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         code = (
-            "import importlib.util, json, time, jax, mc_engine\n"
-            "from mc_engine.bench import peak_rss_mb\n"
+            f"import importlib.util, json, sys, time, jax, mc_engine\nsys.path.insert(0, {str(REPO)!r})\n"
+            "from benchmarks.bench import peak_rss_mb\n"
             "from mc_engine.inputs.loader import load_priors\n"
             f"priors = load_priors({str(BASELINE)!r})\n"
             f"ds = mc_engine.simulate(priors, {n_paths}, 0, {horizon})\n"
@@ -151,8 +155,8 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
     """Run every benchmark; returns the JSON record."""
     import jax
 
-    from . import __version__
-    from .inputs.loader import load_priors
+    from mc_engine import __version__
+    from mc_engine.inputs.loader import load_priors
 
     priors = load_priors(BASELINE)
     companies = len(priors.companies)
@@ -186,7 +190,7 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
     record["numpy_reference"] = {"paths_timed": n_ref, "seconds": ref, "seconds_per_path": ref / n_ref}
     record["peers"] = {}
     try:
-        from .bench_squigglepy import run_case
+        from benchmarks.bench_squigglepy import run_case
     except ImportError:  # squigglepy is a benchmark extra
         record["peers"]["squigglepy"] = "not installed"
     else:
@@ -217,7 +221,15 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
     return record
 
 
-def main(full: bool = False, out: Path | None = None) -> Path:
+def main(argv: list[str] | None = None) -> Path:
+    """``python -m benchmarks [--full] [--out FILE]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="also 1e7 paths (and 1e8 on an accelerator)")
+    parser.add_argument("--out", type=Path, help="JSON record (default benchmarks/results/bench-DATE-DEVICE.json)")
+    args = parser.parse_args(argv)
+    full, out = args.full, args.out
     record = run_suite(full)
     out = out or REPO / "benchmarks" / "results" / f"bench-{dt.date.today().isoformat()}-{record['device'].split(':')[0]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -225,3 +237,6 @@ def main(full: bool = False, out: Path | None = None) -> Path:
     print(f"wrote {out}")
     return out
 
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,7 @@ with every other index held at 1:
 
 and the lab defaults, for good, in the first quarter with ``cash_t < 0``. Survival by quarter is the
 share of paths not yet defaulted. Throughput is in company-path-quarters per second (cpq/s), as in
-:mod:`mc_engine.bench`. squigglepy is imported only inside the functions that use it.
+:mod:`benchmarks.bench`. squigglepy is imported only inside the functions that use it.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .model.state import DT
+from mc_engine.model.state import DT
 
 if TYPE_CHECKING:
     import xarray as xr
 
-CASE = Path(__file__).resolve().parents[1] / "benchmarks" / "one_lab_runway.toml"
+CASE = Path(__file__).resolve().with_name("one_lab_runway.toml")
 LAB = "lab"
 """Company id of the lab in the case file."""
 LAB_PARAMS: tuple[str, ...] = (
@@ -48,7 +48,7 @@ def case_params(path: str | Path = CASE) -> dict[str, float]:
     Raises:
         ValueError: if one of them is not a point value (the squigglepy model has no parameter uncertainty).
     """
-    from .inputs.loader import load_priors
+    from mc_engine.inputs.loader import load_priors
 
     priors = load_priors(path)
     names = {**{p: f"companies.{LAB}.{p}" for p in LAB_PARAMS}, **{p: f"market.{p}" for p in MARKET_PARAMS}}
@@ -105,8 +105,8 @@ def engine_runway(n_paths: int, horizon: int, seed: int = 0, path: str | Path = 
 
 
 def _simulate_case(n_paths: int, horizon: int, seed: int = 0, path: str | Path = CASE) -> xr.Dataset:
-    """The engine's Dataset of the case (imports JAX lazily, like :mod:`mc_engine.bench`)."""
-    from ._simulate import simulate
+    """The engine's Dataset of the case (imports JAX lazily, like :mod:`benchmarks.bench`)."""
+    from mc_engine import simulate
 
     return simulate(path, n_paths, seed, horizon)
 
@@ -128,7 +128,7 @@ def run_case(n_squiggle: int = 2_000, n_engine: int = 100_000, horizon: int = 24
 
     The engine is timed by the wall time of its second :func:`mc_engine.simulate` call (the first
     compiles), squigglepy by the wall time of its one call: both from parameters to survival curve.
-    ``steady_s`` is the engine's own steady-state time of that call as :mod:`mc_engine.bench` reports it
+    ``steady_s`` is the engine's own steady-state time of that call as :mod:`benchmarks.bench` reports it
     (the chunked scan and its reductions; the sketch pilot and the Dataset assembly excluded). Both count
     ``paths x horizon`` company-path-quarters; squigglepy's model stops a path when it defaults, so it does
     less work than that and the ratio is, if anything, in squigglepy's favour. Agreement: the largest
