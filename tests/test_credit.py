@@ -43,3 +43,18 @@ def test_credit_table_reads_the_dataset():
     assert rows["a"].rating_rate == SP_FIVE_YEAR_DEFAULT["BBB"] and rows["a"].market_band is None
     assert rows["b"].market_band == market_band(600.0, 0.5)
     assert rows["a"].default_prob == 0.01
+
+
+def test_credit_table_block_for_the_report():
+    from mc_engine.report.sections import credit_table_block
+
+    ds = xr.Dataset(
+        {"default_prob": (("company", "quarter"), np.array([[0.0, 0.01], [0.0, 0.0]])),
+         "default_prob_se": (("company", "quarter"), np.full((2, 2), 0.001))},
+        coords={"company": ["a", "b"], "quarter": [1, 2], "rating": ("company", ["BBB", ""]),
+                "cds_bp": ("company", [140.0, np.nan])},
+    )
+    table = credit_table_block(ds, {"a": "A Co", "b": "B Co"})
+    assert [r[0] for r in table.rows] == ["A Co"]  # B has neither a rating nor a spread
+    assert table.rows[0][1] == "BBB" and table.rows[0][3] == "1.36% (5-yr)"
+    assert table.rows[0][-1] == "above the market-implied band"

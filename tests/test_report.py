@@ -115,6 +115,7 @@ def test_html_has_every_section_and_every_chart_is_a_drawn_svg(report):
     assert not re.search(r'(?:src|href)="(?!data:|#)', html)
     assert "<script" not in html and "@import" not in html
     assert "<table" in html and "@page" in html and "A4 landscape" in html
+    assert "Why companies leave" in html  # exits by cause beside the survival table
 
 
 def test_pdf_is_a4_landscape_on_every_page_with_the_sections(report):

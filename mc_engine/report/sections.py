@@ -269,7 +269,45 @@ def survival_section(ds: xr.Dataset, colours: Mapping[str, str]) -> Section:
                     pct(_at(ds, "default_prob", cid, q)), pct(_at(ds, "acquired_prob", cid, q))]
         rows.append(row)
     section.blocks.append(Table(columns, rows, "Survival, default and acquisition probabilities"))
+    if "exit_prob" in ds:
+        section.blocks.append(exits_by_cause_table(ds, names))
+    credit = credit_table_block(ds, names)
+    if credit is not None:
+        section.blocks.append(credit)
     return section
+
+
+def exits_by_cause_table(ds: xr.Dataset, names: Mapping[str, str]) -> Table:
+    """Why each company left by the horizon: cumulative exit probability by cause, beside when (the table above)."""
+    causes = [str(c) for c in ds.cause.values]
+    horizon = ds.sizes["quarter"]
+    rows = []
+    for cid in (str(c) for c in ds.company.values):
+        last = ds.exit_prob.sel(company=cid).isel(quarter=-1)
+        se = ds.exit_prob_se.sel(company=cid).isel(quarter=-1)
+        rows.append([names[cid], *[pct(float(last.sel(cause=k)), float(se.sel(cause=k))) for k in causes]])
+    return Table(["company", *[f"{k} by {horizon}q" for k in causes]], rows,
+                 "Why companies leave: cumulative exit probability by cause (cash exhausted, covenant breach left "
+                 "uncured, maturity not refinanced, acquisition); the causes add up to 1 - survival")
+
+
+def credit_table_block(ds: xr.Dataset, names: Mapping[str, str]) -> Table | None:
+    """Six-year default beside the rating's historical band and the market-implied band (report/credit.py)."""
+    from .credit import credit_table
+
+    rows = credit_table(ds)
+    if not rows:
+        return None
+    body = []
+    for r in rows:
+        band = "-" if r.market_band is None else f"{r.market_band[0]:.1%}-{r.market_band[1]:.1%}"
+        rate = "-" if r.rating_rate is None else f"{r.rating_rate:.2%} (5-yr)"
+        body.append([names[r.company], r.rating, pct(r.default_prob, r.default_se), rate, band, r.verdict])
+    return Table(["company", "rating", f"default by {rows[0].years:g} yr", "rating's historical rate",
+                  "market-implied band", "where the model sits"], body,
+                 "Credit table: default probability beside the S&P 2024 five-year default rate of the rating class and "
+                 "the real-world band implied by the CDS spread (40 % recovery, risk-neutral / 2-3); ratings and "
+                 "spreads are sourced in the priors")
 
 
 def _flag_note(ds: xr.Dataset, variables: Sequence[str]) -> str:
