@@ -319,10 +319,10 @@ def _read_record(path: Path, missing_ok: bool = False) -> dict[str, Any]:
 def check_sweep_folder(out: str | Path) -> None:
     """Refuse a sweep ``--out`` that would write into something else: a file, a run folder, or a folder
     of other files (a sweep folder holds ``sweep.json``; a new one is absent or empty)."""
+    from ..output.runs import refuse_file_parent
+
     out = Path(out)
-    for parent in out.parents:
-        if parent.exists() and not parent.is_dir():
-            raise RunError(f"--out {out}: {parent} is a file, not a folder")
+    refuse_file_parent(out)
     if not os.path.lexists(out):
         return
     if out.is_symlink() or not out.is_dir():

@@ -251,6 +251,13 @@ def is_run_folder(path: str | Path) -> bool:
     return isinstance(manifest, dict) and "schema_version" in manifest and manifest.get("kind", "run") == "run"
 
 
+def refuse_file_parent(out: Path) -> None:
+    """Refuse an ``--out`` below an existing file (``a.txt/run``): it names a folder that cannot exist."""
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise RunError(f"--out {out}: {parent} is a file, not a folder")
+
+
 def check_target(out: str | Path, overwrite: bool) -> None:
     """Refuse an output folder before any work: one that exists (without ``overwrite``), or anything but a run
     folder (with it): ``--overwrite`` never deletes, hides or replaces a user's files.
@@ -259,9 +266,7 @@ def check_target(out: str | Path, overwrite: bool) -> None:
         RunError: naming the folder and what to do.
     """
     out = Path(out)
-    for parent in out.parents:
-        if parent.exists() and not parent.is_dir():
-            raise RunError(f"--out {out}: {parent} is a file, not a folder")
+    refuse_file_parent(out)
     if not os.path.lexists(out):
         return
     if not overwrite:
