@@ -57,12 +57,12 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32")
     from mc_engine.engine.scan import compile_model, quarter_shocks
     from mc_engine.engine.simulate import default_chunk_paths
     from mc_engine.inputs.sampler import _draw_matrix
-    from mc_engine.model.step import n_shocks
+    from mc_engine.model.step import shock_blocks
 
     model = compile_model(priors)
     block = model.block_size
     chunk_blocks = max(1, min(default_chunk_paths(block) // block, math.ceil(n_paths / block)))
-    nz, nu = n_shocks(model.layout)
+    streams = shock_blocks(model.layout)
     layout = model.sampler.layout
 
     @jax.jit
@@ -71,8 +71,8 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32")
         keys = block_keys(stream_key(key, STREAM_SHOCKS), first, chunk_blocks)
 
         def body(acc, t):
-            z, u = quarter_shocks(keys, t.astype(jnp.uint32), (block, nz, nu), "random")
-            return acc + z.sum() + u.sum(), None  # every number used: nothing can be skipped
+            shocks = quarter_shocks(keys, t.astype(jnp.uint32), block, streams, "random")
+            return acc + sum(x.sum() for x in jax.tree.leaves(shocks)), None  # every number used: nothing can be skipped
 
         total, _ = jax.lax.scan(body, x.sum(), jnp.arange(1, horizon + 1))
         return total

@@ -5,6 +5,7 @@ The public API is re-exported here; everything else lives in private modules.
 
 from __future__ import annotations
 
+from . import model as _model  # noqa: F401 - fills the prior-file schema with the registered company kinds
 from ._simulate import simulate as simulate
 from .errors import PriorError as PriorError
 from .errors import PriorWarning as PriorWarning

@@ -19,8 +19,10 @@ import numpy as np
 from ..inputs.loader import Priors
 from ..inputs.sampler import Sampler, _draw_matrix, compile_sampler
 from ..model import step as model_step
+from ..model.kinds import KINDS
 from ..model.params import build_params
 from ..model.state import Layout, State, internal_matrix, make_layout
+from ..model.step import ShockBlock
 from .cache import enable_compilation_cache
 from .keys import DEFAULT_BLOCK_SIZE, STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
 
@@ -46,37 +48,44 @@ def compile_model(priors: Priors, block_size: int = DEFAULT_BLOCK_SIZE) -> Model
     """Sampler, layout and constants of ``priors`` (host-side work, once per run)."""
     enable_compilation_cache()
     sampler = compile_sampler(priors, block_size)
-    layout = make_layout(priors)
-    labs = [c for c, k in zip(layout.ids, layout.kinds, strict=True) if k == "lab"]
-    schedule = np.zeros((len(labs), layout.n_schedule_years + 1), np.float32)
-    years = np.zeros(len(labs), np.int32)
-    for i, cid in enumerate(labs):
-        values = priors.schedules.get(f"companies.{cid}.commitments", ())
-        schedule[i, : len(values)] = values
-        years[i] = len(values)
+    layout = make_layout(priors.company_ids, tuple(c.kind for c in priors.companies), tuple(KINDS))
     consts = {
         "regime_initial": np.asarray(priors.regime_initial, np.float32),
         "regime_transition": np.asarray(priors.regime_transition, np.float32),
-        "counterparty": internal_matrix(priors, layout).astype(np.float32),
-        "schedule": schedule,
-        "schedule_years": years,
+        "counterparty": internal_matrix(priors.counterparty, priors.company_ids, layout).astype(np.float32),
+        **model_step.kind_constants(layout, priors.schedules),
     }
     return Model(priors, sampler, layout, consts)
 
 
-def quarter_shocks(keys: jax.Array, t: jax.Array, shape: tuple[int, int, int], mode: str) -> tuple[jax.Array, jax.Array]:
-    """Normals (paths, nz) and uniforms (paths, nu) of quarter ``t`` for the chunk's block ``keys``."""
-    block, nz, nu = shape
-    n = keys.shape[0] * block
+def quarter_shocks(keys: jax.Array, t: jax.Array, block_size: int, streams: tuple[ShockBlock, ...],
+                   mode: str) -> tuple[tuple[jax.Array, jax.Array], ...]:
+    """Normals and uniforms of quarter ``t`` for the chunk's block ``keys``, one pair per stream.
+
+    A stream of ``width`` 0 (the market) gives (paths, normals) and (paths, uniforms); a kind's stream
+    (paths, width, normals) and (paths, width, uniforms). Each stream draws from
+    ``fold_in(fold_in(block key, t), tag)``: its numbers do not depend on which other streams exist.
+    """
+    n = keys.shape[0] * block_size
+
+    def shape(b: ShockBlock, k: int) -> tuple[int, ...]:
+        return (b.width, k) if b.width else (k,)
+
     if mode == "zero":
-        return jnp.zeros((n, nz), jnp.float32), jnp.full((n, nu), 0.5, jnp.float32)
+        return tuple((jnp.zeros((n, *shape(b, b.normals)), jnp.float32),
+                      jnp.full((n, *shape(b, b.uniforms)), 0.5, jnp.float32)) for b in streams)
 
-    def one(key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        kz, ku = jax.random.split(jax.random.fold_in(key, t))
-        return jax.random.normal(kz, (block, nz)), jax.random.uniform(ku, (block, nu))
+    def one(key: jax.Array) -> tuple[tuple[jax.Array, jax.Array], ...]:
+        key = jax.random.fold_in(key, t)
+        out = []
+        for b in streams:
+            kz, ku = jax.random.split(jax.random.fold_in(key, jnp.uint32(b.tag)))
+            out.append((jax.random.normal(kz, (block_size, *shape(b, b.normals))),
+                        jax.random.uniform(ku, (block_size, *shape(b, b.uniforms)))))
+        return tuple(out)
 
-    z, u = jax.vmap(one)(keys)
-    return z.reshape(n, nz), u.reshape(n, nu)
+    drawn = jax.vmap(one)(keys)
+    return jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), drawn)
 
 
 def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, reducer: Callable[..., Any],
@@ -98,24 +107,23 @@ def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, redu
     draws = _draw_matrix(sampler_layout, n_blocks, stream_key(seed_key, STREAM_INPUTS), first_block, theta, factor)
     params = build_params(layout, sampler_layout.names, draws)
     keys = block_keys(stream_key(seed_key, STREAM_SHOCKS), first_block, n_blocks)
-    nz, nu = model_step.n_shocks(layout)
-    shape = (sampler_layout.block_size, nz, nu)
-    _, u0 = quarter_shocks(keys, jnp.uint32(0), shape, mode)
-    state = model_step.initial_state(layout, params, consts, u0)
+    streams = model_step.shock_blocks(layout)
+    block = sampler_layout.block_size
+    state = model_step.initial_state(layout, params, consts, quarter_shocks(keys, jnp.uint32(0), block, streams, mode))
 
     # The shocks of quarter t are drawn in iteration t - 1 and carried: a carried buffer is materialised,
     # whereas drawing them inside the step lets XLA fuse the generator into every consumer and redraw the
     # same numbers many times (measured 3x slower end to end on CPU). The numbers are the same either way.
-    def body(carry: tuple[State, jax.Array, jax.Array], t: jax.Array) -> tuple[tuple, Any]:
-        state, z, u = carry
-        alive_prev = state.company.status == 0
-        state, obs = model_step.step(layout, params, consts, state, t.astype(jnp.float32), z, u)
+    def body(carry: tuple[State, tuple], t: jax.Array) -> tuple[tuple, Any]:
+        state, shocks = carry
+        alive_prev = model_step.alive(state)
+        state, obs = model_step.step(layout, params, consts, state, t.astype(jnp.float32), shocks)
         state, obs = jax.lax.optimization_barrier((state, obs))
-        z_next, u_next = quarter_shocks(keys, (t + 1).astype(jnp.uint32), shape, mode)
-        return (state, z_next, u_next), reducer(aux, t, obs, alive_prev)
+        shocks_next = quarter_shocks(keys, (t + 1).astype(jnp.uint32), block, streams, mode)
+        return (state, shocks_next), reducer(aux, t, obs, alive_prev)
 
-    z1, u1 = quarter_shocks(keys, jnp.uint32(1), shape, mode)
-    (final, _, _), ys = jax.lax.scan(body, (state, z1, u1), jnp.arange(1, horizon + 1, dtype=jnp.int32))
+    shocks1 = quarter_shocks(keys, jnp.uint32(1), block, streams, mode)
+    (final, _), ys = jax.lax.scan(body, (state, shocks1), jnp.arange(1, horizon + 1, dtype=jnp.int32))
     return final, ys, draws
 
 

@@ -28,9 +28,9 @@ import numpy as np
 
 from .._params import DOMAIN_BOUNDS, REGIMES, ParamSpec
 from ..errors import PriorError, PriorWarning, Problem
-from ..model import KINDS, SECTIONS
 from .copula import is_psd, nearest_correlation, spearman_to_pearson
 from .distributions import PARAM_NAMES, Dist, support
+from .schema import KINDS, SECTIONS, can_host
 from .specs import META_KEYS, FormError, is_spec, parse_form, show_value, to_dist
 
 TOP_KEYS: tuple[str, ...] = (
@@ -634,8 +634,9 @@ class _Checker:
                 hkey = (*key, host)
                 if host not in kind_of:
                     self.problem(hkey, f"unknown host '{host}'; companies: {', '.join(ids)}")
-                elif kind_of[host] == "lab" or host == client:
-                    self.problem(hkey, f"'{host}' cannot host compute: hosts must be neoclouds or hyperscalers")
+                elif not can_host(kind_of[host]) or host == client:
+                    hosting = ", ".join(k for k in KINDS if can_host(k))
+                    self.problem(hkey, f"'{host}' cannot host compute: hosts must be of a kind that hosts ({hosting})")
                 elif isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
                     self.problem(hkey, f"must be a share in [0, 1] (got {show_value(share)})")
                 else:

@@ -1,23 +1,24 @@
-"""The economics: market, regime, company kinds, funding and counterparty links.
+"""The economics: market, regime, company kinds, funding and counterparty links; pure JAX.
 
-``KINDS`` maps each company kind to its parameter declarations. A new kind is
-one new module here plus a prior template in ``priors/kinds/``.
+Company kinds are plug-ins (:mod:`mc_engine.model.kinds`): each is one module defining a
+:class:`~mc_engine.model.kinds.base.CompanyKind` (its parameters, state, shocks by name and quarterly
+phases), registered with :func:`~mc_engine.model.kinds.register`, plus a prior template in
+``priors/kinds/``. The step (:mod:`mc_engine.model.step`) is generic over the registered kinds.
+
+Importing this package fills the prior-file schema (:mod:`mc_engine.inputs.schema`): the market-wide
+sections below and every registered kind. ``KINDS`` and ``SECTIONS`` are its live read-only views:
+``KINDS`` maps each kind to its parameter declarations (common funding parameters first, then the
+kind's own); the kind objects themselves are :data:`mc_engine.model.kinds.KINDS`.
 """
 
 from __future__ import annotations
 
-from .._params import ParamSpec
-from . import funding, hyperscaler, lab, market, neocloud
+from ..inputs import schema
+from ..inputs.schema import KINDS as KINDS
+from ..inputs.schema import SECTIONS as SECTIONS
+from . import funding, market
 
-KINDS: dict[str, tuple[ParamSpec, ...]] = {
-    "lab": funding.COMPANY_PARAMS + lab.PARAMS,
-    "neocloud": funding.COMPANY_PARAMS + neocloud.PARAMS,
-    "hyperscaler": funding.COMPANY_PARAMS + hyperscaler.PARAMS,
-}
-"""Parameters of every company kind: common funding state first, then the kind's own."""
+schema.register_section("market", market.PARAMS)
+schema.register_section("funding", funding.PARAMS)
 
-SECTIONS: dict[str, tuple[ParamSpec, ...]] = {
-    "market": market.PARAMS,
-    "funding": funding.PARAMS,
-}
-"""Market-wide sections of a prior file and their parameters."""
+from . import kinds as kinds  # noqa: E402 - registers the built-in kinds after the sections

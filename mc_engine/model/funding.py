@@ -45,6 +45,14 @@ COMPANY_PARAMS: tuple[ParamSpec, ...] = (
               "acquirers buy labs that still have cash, more often the shorter the runway"),
 )
 
+STARTING_KEYS: tuple[str, ...] = ("cash0", "debt0", "valuation0", "last_round_age0")
+"""Common company parameters that are observations at ``as_of`` (balance sheet and funding history)."""
+
+NORMALS: tuple[str, ...] = ("round_size",)
+"""Normal shocks every company draws each quarter for funding: the round-size factor."""
+UNIFORMS: tuple[str, ...] = ("refinance", "round", "rescue", "acquisition")
+"""Uniforms every company draws each quarter: a maturity refinanced, a round raised, a rescue, an acquisition."""
+
 CAUSES: tuple[str, ...] = ("cash", "covenant", "maturity", "acquisition")
 """Exit causes, in output order: cash exhausted, covenant breach left uncured, a maturity not refinanced
 (the company would have had cash without that repayment), acquisition. ``cause`` codes are 1-based."""

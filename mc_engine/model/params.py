@@ -6,14 +6,10 @@ import jax
 import jax.numpy as jnp
 
 from .._params import REGIMES, ParamSpec
-from . import funding, hyperscaler, lab, market, neocloud
+from . import funding, market
+from .kinds import KINDS
 from .state import Layout
 
-KIND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
-    "lab": lab.PARAMS,
-    "neocloud": neocloud.PARAMS,
-    "hyperscaler": hyperscaler.PARAMS,
-}
 Params = dict[str, dict[str, jax.Array]]
 
 
@@ -42,17 +38,18 @@ def _unpack(block: jax.Array, specs: tuple[ParamSpec, ...]) -> dict[str, jax.Arr
 def build_params(layout: Layout, names: tuple[str, ...], x: jax.Array) -> Params:
     """Group the input matrix ``x`` (paths, inputs; columns named by ``names``) by model part.
 
-    ``market`` and ``funding`` hold (paths,) arrays ((paths, 3) per regime); ``company`` the common
-    company parameters (paths, companies) in internal order; each kind present its own parameters
-    (paths, companies of the kind). One gather per part keeps the compiled program small.
+    ``market`` and ``funding`` hold (paths,) arrays ((paths, 3) per regime). Each kind present has
+    ``<kind>.company`` (the common funding parameters) and ``<kind>`` (its own parameters, schedules
+    excluded), each (paths, companies of the kind). One gather per part keeps the compiled program small.
     """
     out: Params = {}
     for part, specs in (("market", market.PARAMS), ("funding", funding.PARAMS)):
         cols = [c for group in _columns(names, f"{part}.", specs) for c in group]
         out[part] = _unpack(x[:, jnp.asarray(cols, jnp.int32)], specs)
-    parts = [("company", layout.ids, funding.COMPANY_PARAMS)]
-    parts += [(kind, layout.ids[a:b], tuple(s for s in KIND_PARAMS[kind] if not s.schedule))
-              for kind, a, b in layout.slices]
+    parts = []
+    for kind, a, b in layout.slices:
+        parts.append((f"{kind}.company", layout.ids[a:b], funding.COMPANY_PARAMS))
+        parts.append((kind, layout.ids[a:b], tuple(s for s in KINDS[kind].params if not s.schedule)))
     for part, ids, specs in parts:
         cols = [[c for group in _columns(names, f"companies.{cid}.", specs) for c in group] for cid in ids]
         out[part] = _unpack(x[:, jnp.asarray(cols, jnp.int32)], specs)

@@ -1,20 +1,18 @@
 """State carried through the quarterly scan, and the static layout of a compiled model.
 
-Companies are held internally grouped by kind (labs, then neoclouds, then
-hyperscalers) so each kind's equations run on one contiguous slice; the layout
-maps back to the prior file's order when results are assembled.
+Companies are held internally grouped by kind (kinds in registration order: labs,
+neoclouds, hyperscalers, then any plug-in) so each kind's equations run on its own
+block; the layout maps back to the prior file's order when results are assembled.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-
-if TYPE_CHECKING:
-    from ..inputs.loader import Priors
 
 DT: float = 0.25
 """Years per quarter."""
@@ -24,7 +22,6 @@ RUNWAY_CAP: float = 100.0
 """Runway reported (and used) when burn <= 0: cash lasts 'forever', capped for statistics."""
 EPS: float = 1e-9
 """Floor of denominators (USD bn): revenue and plan ratios of a company with none."""
-KIND_ORDER: tuple[str, ...] = ("lab", "neocloud", "hyperscaler")
 
 
 class MarketState(NamedTuple):
@@ -50,10 +47,10 @@ class MarketState(NamedTuple):
 
 
 class CompanyState(NamedTuple):
-    """Per-company state, each shape (paths, companies) in internal (kind-grouped) order.
+    """State every company carries whatever its kind, each shape (paths, companies of one kind).
 
-    Amounts are USD bn; ``fleet``/``fleet_c`` thousand GPUs; ``book`` thousand-GPU x USD/hr.
-    Kind-specific fields are carried for every column and used only by their kind.
+    Amounts are USD bn. A kind's own state is its own NamedTuple (:mod:`mc_engine.model.kinds`); these are
+    the funding history and the counterparty links every kind shares.
     """
 
     cash: jax.Array
@@ -71,40 +68,42 @@ class CompanyState(NamedTuple):
     rev_prev: jax.Array
     runway: jax.Array
     cumburn: jax.Array
-    base_last: jax.Array  # labs: last payment owed to hosts
-    breach: jax.Array  # neoclouds: consecutive covenant breaches
-    ebitda_ltm: jax.Array  # neoclouds: trailing four-quarter EBITDA (smoothed), USD bn
-    host_share: jax.Array  # hosts: share c_j of own revenue the modelled clients account for
-    ln_s: jax.Array  # labs, hyperscalers: log market share
-    premium: jax.Array  # labs, hyperscalers: log price premium over the market
-    ln_f: jax.Array  # hyperscalers: log core FCF index
-    fleet: jax.Array  # neoclouds
-    fleet_c: jax.Array  # neoclouds
-    book: jax.Array  # neoclouds
-    power_book: jax.Array  # neoclouds: power cost of the installed fleet, thousand-GPU x USD/hr
+    base_last: jax.Array  # clients: last payment owed to hosts (0 for kinds that pay none)
+    host_share: jax.Array  # hosts: share c_j of own revenue the modelled clients account for (0 otherwise)
 
 
 class State(NamedTuple):
+    """The market state and one block per kind present, in the layout's order.
+
+    Each block is a :class:`mc_engine.model.kinds.base.Block`: the kind's companies' :class:`CompanyState`
+    and the kind's own state, each array (paths, companies of the kind).
+    """
+
     market: MarketState
-    company: CompanyState
+    kinds: tuple
+
+    @property
+    def company(self) -> CompanyState:
+        """The common company state of every company, (paths, companies) in internal order (outside hot code)."""
+        blocks = [b.company for b in self.kinds]
+        return CompanyState(*(jnp.concatenate(fields, axis=1) for fields in zip(*blocks, strict=True)))
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Static facts of a compiled model (hashable parts only are used as jit statics).
+    """Static facts of a compiled model (hashable: used as a jit static).
 
     Attributes:
-        ids: company ids in internal order (grouped by kind).
+        ids: company ids in internal order (grouped by kind, kinds in registration order).
         kinds: kind of each, internal order.
         order: ``order[k]`` = internal index of the k-th company of the prior file.
-        slices: (start, stop) of each kind in internal order.
+        slices: (kind, start, stop) of each kind present, in internal order.
     """
 
     ids: tuple[str, ...]
     kinds: tuple[str, ...]
     order: tuple[int, ...]
     slices: tuple[tuple[str, int, int], ...]
-    n_schedule_years: int
 
     @property
     def n_companies(self) -> int:
@@ -117,22 +116,21 @@ class Layout:
         return slice(0, 0)
 
 
-def make_layout(priors: Priors) -> Layout:
-    """Internal company order (kinds grouped) and slices for ``priors``."""
-    internal = sorted(range(len(priors.companies)), key=lambda i: (KIND_ORDER.index(priors.companies[i].kind), i))
-    ids = tuple(priors.companies[i].id for i in internal)
-    kinds = tuple(priors.companies[i].kind for i in internal)
+def make_layout(ids: tuple[str, ...], kinds: tuple[str, ...], kind_order: tuple[str, ...]) -> Layout:
+    """Internal company order for companies ``ids`` of ``kinds`` (prior-file order): grouped by kind in
+    ``kind_order``, file order within a kind."""
+    internal = sorted(range(len(ids)), key=lambda i: (kind_order.index(kinds[i]), i))
     order = tuple(internal.index(k) for k in range(len(internal)))
+    inner_kinds = tuple(kinds[i] for i in internal)
     slices = []
-    for kind in KIND_ORDER:
-        idx = [j for j, k in enumerate(kinds) if k == kind]
+    for kind in kind_order:
+        idx = [j for j, k in enumerate(inner_kinds) if k == kind]
         if idx:
             slices.append((kind, idx[0], idx[-1] + 1))
-    years = max((len(v) for v in priors.schedules.values()), default=0)
-    return Layout(ids, kinds, order, tuple(slices), years)
+    return Layout(tuple(ids[i] for i in internal), inner_kinds, order, tuple(slices))
 
 
-def internal_matrix(priors: Priors, layout: Layout) -> np.ndarray:
-    """Counterparty matrix W in internal order, shape (companies, companies)."""
-    perm = [priors.company_ids.index(c) for c in layout.ids]
-    return np.asarray(priors.counterparty)[np.ix_(perm, perm)]
+def internal_matrix(counterparty: np.ndarray, ids: tuple[str, ...], layout: Layout) -> np.ndarray:
+    """Counterparty matrix W (prior-file order, rows and columns ``ids``) in internal order, (companies, companies)."""
+    perm = [ids.index(c) for c in layout.ids]
+    return np.asarray(counterparty)[np.ix_(perm, perm)]

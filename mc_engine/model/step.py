@@ -1,188 +1,220 @@
-"""One quarter of one future: the pure step carried through ``lax.scan``.
+"""One quarter of one future: the pure step carried through ``lax.scan``, generic over the company kinds.
 
-``step(params, consts, state, t, z, u) -> (state, observations)`` composes the
-parts in the order of docs/model.md: regime, market, debt service, labs,
-counterparty flows, neoclouds, hyperscalers, funding and exits. Companies that
-have left keep their state.
+``step(layout, params, consts, state, t, shocks) -> (state, observations)`` composes the parts in the
+order of docs/model.md: regime, market, the market-spend shares, debt service, each kind's flows, the
+counterparty flows from client kinds to host kinds, each kind's settlement, funding and exits. Each kind's
+companies are one block (paths, companies of the kind); kinds meet only through the counterparty matrix,
+the spend-share normaliser and the read-only ``peers`` of :meth:`CompanyKind.settle`. Companies that have
+left keep their state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from . import funding, hyperscaler, lab, links, market, neocloud, regime, shares
+from . import funding, links, market, regime, shares
+from .kinds import KINDS, MARKET_STREAM, shock_names, shock_type, stream_tag
+from .kinds.base import Block, CompanyKind, Context, KindInputs, Peer
 from .params import Params
 from .state import RUNWAY_CAP, CompanyState, Layout, State
 
-
-def n_shocks(layout: Layout) -> tuple[int, int]:
-    """(normals, uniforms) drawn per path and quarter."""
-    c = layout.n_companies
-    return market.N_SHOCKS + 3 * c, 1 + 4 * c
+OBSERVED: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status", "cause", "rounds",
+                             "raised", "down_rounds", "cumburn", "capex")
+"""Per-company observations of a quarter, each (paths, companies) in internal order."""
 
 
-def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], u: jax.Array) -> State:
-    """State at ``as_of``; ``u`` (paths, uniforms) supplies the starting regime."""
+class ShockBlock(NamedTuple):
+    """One stream of shocks drawn per path and quarter: ``normals`` and ``uniforms`` per company (``width``
+    companies; 0 for the market, whose shocks have no company axis)."""
+
+    tag: int
+    width: int
+    normals: int
+    uniforms: int
+
+
+def shock_blocks(layout: Layout) -> tuple[ShockBlock, ...]:
+    """The market's stream, then one per kind present (its tag a hash of its name), in the layout's order."""
+    out = [ShockBlock(MARKET_STREAM, 0, market.N_SHOCKS, 1)]
+    for kind, a, b in layout.slices:
+        normals, uniforms = shock_names(KINDS[kind])
+        out.append(ShockBlock(stream_tag(kind), b - a, len(normals), len(uniforms)))
+    return tuple(out)
+
+
+def kind_constants(layout: Layout, schedules: Mapping[str, tuple[float, ...]]) -> dict[str, np.ndarray]:
+    """Constant arrays of every kind present, keyed ``<kind>.<name>`` (from each kind's ``constants`` hook)."""
+    out = {}
+    for kind, a, b in layout.slices:
+        for name, value in KINDS[kind].constants(layout.ids[a:b], schedules).items():
+            out[f"{kind}.{name}"] = value
+    return out
+
+
+def _kinds(layout: Layout, p: Params, consts: dict[str, jax.Array]) -> list[tuple[CompanyKind, slice, KindInputs]]:
+    """Each kind present with its slice of the internal order and its inputs."""
+    out = []
+    for kind, a, b in layout.slices:
+        prefix = f"{kind}."
+        own_consts = {k[len(prefix):]: v for k, v in consts.items() if k.startswith(prefix)}
+        out.append((KINDS[kind], slice(a, b), KindInputs(p[f"{kind}.company"], p[kind], own_consts)))
+    return out
+
+
+def _named(kind: CompanyKind, z: jax.Array, u: jax.Array) -> Any:
+    """A kind's shocks (paths, width, normals) and (paths, width, uniforms) as its named NamedTuple."""
+    return shock_type(kind)(*(z[..., i] for i in range(z.shape[-1])), *(u[..., i] for i in range(u.shape[-1])))
+
+
+def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], shocks: tuple) -> State:
+    """State at ``as_of``; the market's uniform of ``shocks`` (quarter 0's) supplies the starting regime."""
     m = p["market"]
-    c = p["company"]
-    n, width = c["cash0"].shape
-    zeros = jnp.zeros((n, width), jnp.float32)
-    ones = jnp.ones((n, width), jnp.float32)
-    start_regime = regime.draw_initial(consts["regime_initial"], u[:, 0])
-    rev0 = zeros
-    fleet = fleet_c = book = power_book = zeros
-    if "lab" in p:
-        rev0 = rev0.at[:, layout.slice_of("lab")].set(lab.revenue0(p["lab"]))
-    if "neocloud" in p:
-        sl = layout.slice_of("neocloud")
-        k, kc, b, r = neocloud.initial_fleet(p["neocloud"], m["utilisation0"])
-        fleet, fleet_c, book = (x.at[:, sl].set(y) for x, y in ((fleet, k), (fleet_c, kc), (book, b)))
-        power_book = power_book.at[:, sl].set(k * (p["neocloud"]["power_cost"] + p["neocloud"]["gpu_opex"]))
-        rev0 = rev0.at[:, sl].set(r)
-    if "hyperscaler" in p:
-        rev0 = rev0.at[:, layout.slice_of("hyperscaler")].set(p["hyperscaler"]["ai_revenue0"] / 4)
-    company = CompanyState(
-        cash=c["cash0"], debt=c["debt0"], status=jnp.zeros((n, width), jnp.int32),
-        cause=jnp.zeros((n, width), jnp.int32), rounds=zeros, rescues=zeros, rescued=zeros, down_rounds=zeros, raised=zeros, v_last=c["valuation0"], age=c["last_round_age0"],
-        gq=zeros, rev_prev=rev0, runway=ones * RUNWAY_CAP, cumburn=zeros, base_last=zeros, breach=zeros, ebitda_ltm=zeros,
-        host_share=zeros, ln_s=zeros, premium=zeros, ln_f=zeros, fleet=fleet, fleet_c=fleet_c, book=book,
-        power_book=power_book,
-    )
-    return State(market.initial_state(m, start_regime), company)
+    start_regime = regime.draw_initial(consts["regime_initial"], shocks[0][1][:, 0])
+    blocks = []
+    for kind, _, kp in _kinds(layout, p, consts):
+        own, rev0 = kind.init(m, kp)
+        c = kp.company
+        zeros = jnp.zeros_like(c["cash0"])
+        company = CompanyState(
+            cash=c["cash0"], debt=c["debt0"], status=jnp.zeros(zeros.shape, jnp.int32),
+            cause=jnp.zeros(zeros.shape, jnp.int32), rounds=zeros, rescues=zeros, rescued=zeros, down_rounds=zeros,
+            raised=zeros, v_last=c["valuation0"], age=c["last_round_age0"], gq=zeros, rev_prev=rev0,
+            runway=jnp.full_like(zeros, RUNWAY_CAP), cumburn=zeros, base_last=zeros, host_share=zeros,
+        )
+        blocks.append(Block(company, own))
+    return State(market.initial_state(m, start_regime), tuple(blocks))
 
 
-def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, t: jax.Array, z: jax.Array,
-         u: jax.Array) -> tuple[State, dict[str, jax.Array]]:
+def alive(state: State) -> jax.Array:
+    """Whether each company is alive, (paths, companies) in internal order."""
+    return jnp.concatenate([b.company.status == 0 for b in state.kinds], axis=1)
+
+
+def _sum(terms: list[jax.Array], like: jax.Array) -> jax.Array:
+    """Sum of ``terms`` (zeros shaped ``like`` when there are none)."""
+    return sum(terms[1:], terms[0]) if terms else jnp.zeros_like(like)
+
+
+def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, t: jax.Array,
+         shocks: tuple) -> tuple[State, dict[str, jax.Array]]:
     """Advance every path one quarter.
 
     Args:
         layout: static company layout.
         p: parameters from :func:`~mc_engine.model.params.build_params`.
-        consts: ``regime_initial`` (3,), ``regime_transition`` (3, 3), ``counterparty`` (c, c),
-            ``schedule`` (labs, years + 1).
+        consts: ``regime_initial`` (3,), ``regime_transition`` (3, 3), ``counterparty`` (c, c) in internal
+            order, and each kind's constants ``<kind>.<name>`` (:func:`kind_constants`).
         state: state at the end of quarter ``t - 1``.
         t: quarter number, 1-based (traced).
-        z: normal shocks (paths, normals); u: uniforms (paths, uniforms); see :func:`n_shocks`.
+        shocks: per :func:`shock_blocks` stream, (normals, uniforms): the market's (paths, n), a kind's
+            (paths, companies of the kind, n).
 
     Returns:
-        The new state and this quarter's observations: market levels and per-company
-        ``cash, burn, revenue, gross_margin, runway, debt, status`` (paths, companies).
+        The new state and this quarter's observations: market levels, the regime and per-company
+        :data:`OBSERVED` (paths, companies) in internal order.
     """
-    nc = layout.n_companies
-    s = state.company
-    k = regime.step(consts["regime_transition"], state.market.regime, u[:, 0])
-    mstate = market.step(p["market"], state.market, k, z[:, : market.N_SHOCKS], t)
+    kinds = _kinds(layout, p, consts)
+    (zm, um), kind_shocks = shocks[0], shocks[1:]
+    k = regime.step(consts["regime_transition"], state.market.regime, um[:, 0])
+    mstate = market.step(p["market"], state.market, k, zm, t)
     mk = market.levels(mstate)
-    u0 = p["market"]["utilisation0"]
-    z_share, z_core, z_round = (z[:, market.N_SHOCKS + i * nc : market.N_SHOCKS + (i + 1) * nc] for i in range(3))
-    u_ref = u[:, 1 : 1 + nc]
-    u_fund = jnp.stack([u[:, 1 + (i + 1) * nc : 1 + (i + 2) * nc] for i in range(3)], axis=-1)
-
-    alive = s.status == 0
-    zeros = jnp.zeros_like(s.cash)
-    # Investment-grade issuers (hyperscalers) borrow in the bond market, whatever the equity regime.
-    bond = jnp.asarray([[kind == "hyperscaler" for kind in layout.kinds]])  # (1, companies)
-    bond_access, credit = zeros, zeros
-    if "hyperscaler" in p:
-        sl = layout.slice_of("hyperscaler")
-        bond_access = bond_access.at[:, sl].set(p["hyperscaler"]["bond_access"])
-        credit = credit.at[:, sl].set(p["hyperscaler"]["credit_line"])
-    cap = jnp.full_like(s.cash, jnp.inf)
-    if "neocloud" in p:
-        sl = layout.slice_of("neocloud")
-        cap = cap.at[:, sl].set(neocloud.debt_cap(p["neocloud"], p["company"]["debt0"][:, sl], s.fleet[:, sl], mk["H"]))
-    interest, due, repaid, debt = funding.debt_service(p["funding"], p["company"], s.debt, k, u_ref, bond, bond_access,
-                                                  cap)
-    revenue, burn, margin, base = zeros, zeros, zeros, zeros
-    ln_s, ln_f, fleet, fleet_c, book, breach = s.ln_s, s.ln_f, s.fleet, s.fleet_c, s.book, s.breach
-    power_book, premium, ebitda_ltm = s.power_book, s.premium, s.ebitda_ltm
-    elasticity = p["market"]["provider_elasticity"]
-    covenant, breached, cure, own, rho, capex = zeros.astype(bool), zeros.astype(bool), zeros, zeros, zeros, zeros
+    zs = [_named(kind, *zu) for (kind, _, _), zu in zip(kinds, kind_shocks, strict=True)]
+    alive_k = [b.company.status == 0 for b in state.kinds]
     w = consts["counterparty"]
 
-    # Shares of market spend (docs/model.md 3.0): labs and hyperscalers, normalised together.
-    spenders = [(kind, layout.slice_of(kind), key) for kind, key in (("lab", "revenue0"), ("hyperscaler", "ai_revenue0"))
-                if kind in p]
-    for kind, sl, _ in spenders:
-        ln_s = ln_s.at[:, sl].set(shares.step(s.ln_s[:, sl], p[kind]["share_drift"], p[kind]["share_vol"], z_share[:, sl]))
-    norm = jnp.ones_like(s.cash[:, :1])
-    if spenders:
-        weights0 = jnp.concatenate([p[kind][key] for kind, _, key in spenders], axis=1)
-        ln_s_sp = jnp.concatenate([ln_s[:, sl] for _, sl, _ in spenders], axis=1)
-        alive_sp = jnp.concatenate([alive[:, sl] for _, sl, _ in spenders], axis=1)
-        norm = shares.normaliser(weights0, ln_s_sp, alive_sp, p["market"]["modelled_share"])
+    # Shares of market spend (docs/model.md 3.0): every selling kind's share index moves, then one normaliser.
+    blocks = list(state.kinds)
+    sellers = []
+    for i, (kind, _, kp) in enumerate(kinds):
+        if kind.spend_weight0 is not None:
+            own = blocks[i].own
+            ln_s = shares.step(own.ln_s, kp.own["share_drift"], kp.own["share_vol"], zs[i].share)
+            blocks[i] = blocks[i]._replace(own=own._replace(ln_s=ln_s))
+            sellers.append(i)
+    norm = jnp.ones_like(mk["H"][:, None])
+    if sellers:
+        norm = shares.normaliser(jnp.concatenate([kinds[i][2].own[kinds[i][0].spend_weight0] for i in sellers], axis=1),
+                                 jnp.concatenate([blocks[i].own.ln_s for i in sellers], axis=1),
+                                 jnp.concatenate([alive_k[i] for i in sellers], axis=1),
+                                 p["market"]["modelled_share"])
+    ctx = Context(t, k, mk, p["market"], norm)
 
-    if "lab" in p:
-        sl = layout.slice_of("lab")
-        wdead = links.dead_host_share(w, alive)[:, sl]
-        f = lab.flows(p["lab"], ln_s[:, sl], norm, s.premium[:, sl], mk, u0, elasticity, t, s.runway[:, sl],
-                      consts["schedule"], consts["schedule_years"], wdead)
-        premium = premium.at[:, sl].set(f["premium"])
-        revenue = revenue.at[:, sl].set(f["revenue"])
-        margin = margin.at[:, sl].set(f["gross_margin"])
-        base = base.at[:, sl].set(f["base"])
-        burn = burn.at[:, sl].set(f["spend"] + f["opex"] + interest[:, sl] - f["revenue"])
+    terms, service = [], []
+    for (kind, _, kp), s, z in zip(kinds, blocks, zs, strict=True):
+        dt = kind.debt_terms(ctx, kp, s)
+        bond = jnp.full((1, s.company.cash.shape[1]), kind.investment_grade)
+        terms.append(dt)
+        service.append(funding.debt_service(p["funding"], kp.company, s.company.debt, k, z.refinance, bond,
+                                            dt.bond_access, dt.cap))
 
-    flow = links.client_flow(w, base, alive)
-    if "neocloud" in p:
-        sl = layout.slice_of("neocloud")
-        f = neocloud.flows(p["neocloud"], s.fleet[:, sl], s.fleet_c[:, sl], s.book[:, sl], s.power_book[:, sl],
-                           s.cash[:, sl], mk, t)
-        fleet, fleet_c, book = (x.at[:, sl].set(f[n]) for x, n in ((fleet, "fleet"), (fleet_c, "fleet_c"), (book, "book")))
-        power_book = power_book.at[:, sl].set(f["power_book"])
-        debt = debt.at[:, sl].add(f["draw"])
-        capex = capex.at[:, sl].set(f["capex"])
-        own, rho = own.at[:, sl].set(f["own"]), rho.at[:, sl].set(f["rho"])
-    if "hyperscaler" in p:
-        sl = layout.slice_of("hyperscaler")
-        fh = hyperscaler.flows(p["hyperscaler"], ln_s[:, sl], norm, s.premium[:, sl], s.ln_f[:, sl], mk, u0,
-                               elasticity, k, t, z_core[:, sl])
-        ln_f, premium = ln_f.at[:, sl].set(fh["ln_f"]), premium.at[:, sl].set(fh["premium"])
-        own, rho = own.at[:, sl].set(fh["own"]), rho.at[:, sl].set(fh["rho"])
+    # Counterparty links (docs/model.md 3.3): clients pay hosts through W's (client kind, host kind) blocks.
+    hosts = [i for i, (kind, _, _) in enumerate(kinds) if kind.can_host]
+    flows = []
+    for (kind, sl, kp), s, z in zip(kinds, blocks, zs, strict=True):
+        dead = None
+        if kind.client:
+            dead = _sum([links.dead_host_share(w[sl, kinds[j][1]], alive_k[j]) for j in hosts], s.company.cash)
+        flows.append(kind.flows(ctx, kp, s, z, dead))
+    clients = [i for i, f in enumerate(flows) if f.pay is not None]
 
-    host_share = jnp.where(t == 1, links.host_share(flow, own), s.host_share)
-    recover = rho * links.lost_flow(w, s.base_last, alive)
-    host_revenue = own * (1 - host_share) + flow + recover
-    if "neocloud" in p:
-        sl = layout.slice_of("neocloud")
-        g = neocloud.settle(p["neocloud"], f, host_revenue[:, sl], interest[:, sl], debt[:, sl], s.cash[:, sl] - repaid[:, sl],
-                            s.breach[:, sl], s.ebitda_ltm[:, sl], t)
-        ebitda_ltm = ebitda_ltm.at[:, sl].set(g["ebitda_ltm"])
-        revenue, burn = revenue.at[:, sl].set(host_revenue[:, sl]), burn.at[:, sl].set(g["burn"])
-        margin, breach = margin.at[:, sl].set(g["gross_margin"]), breach.at[:, sl].set(g["breach"])
-        covenant = covenant.at[:, sl].set(g["covenant_default"])
-        breached = breached.at[:, sl].set(g["breached"])
-        cure = cure.at[:, sl].set(g["cure"])
-        debt = debt.at[:, sl].add(-g["cure"])
-    if "hyperscaler" in p:
-        sl = layout.slice_of("hyperscaler")
-        g = hyperscaler.settle(p["hyperscaler"], fh, host_revenue[:, sl], interest[:, sl], s.cash[:, sl] - repaid[:, sl],
-                               credit[:, sl])
-        revenue, burn = revenue.at[:, sl].set(host_revenue[:, sl]), burn.at[:, sl].set(g["burn"])
-        margin = margin.at[:, sl].set(g["gross_margin"])
-        capex = capex.at[:, sl].set(g["capex"])
+    peers: dict[str, Peer] = {}
+    settled, host_shares = [], []
+    for j, ((kind, sl, kp), s, z, f) in enumerate(zip(kinds, blocks, zs, flows, strict=True)):
+        (interest, _, repaid, debt), host_share = service[j], s.company.host_share
+        revenue = jnp.zeros_like(s.company.cash)
+        if f.own is not None:
+            flow = _sum([links.client_flow(w[kinds[i][1], sl], flows[i].pay, alive_k[i]) for i in clients], revenue)
+            lost = _sum([links.lost_flow(w[kinds[i][1], sl], blocks[i].company.base_last, alive_k[i])
+                         for i in clients], revenue)
+            host_share = jnp.where(t == 1, links.host_share(flow, f.own), s.company.host_share)
+            revenue = f.own * (1 - host_share) + flow + f.rho * lost
+        out = kind.settle(ctx, kp, s, z, f, revenue, interest, debt, s.company.cash - repaid, terms[j],
+                          MappingProxyType(dict(peers)))
+        peers[kind.name] = Peer(alive_k[j], out)
+        settled.append(out)
+        host_shares.append(host_share)
 
-    cash = s.cash - burn - repaid - cure
-    fund = funding.step(p["funding"], p["company"], s, k, cash, burn, revenue, credit, breached, covenant, due,
-                        repaid, bond, bond_access, u_fund, z_round)
-    new = CompanyState(
-        cash=fund["cash"], debt=debt, status=fund["status"], cause=fund["cause"], rounds=fund["rounds"],
-        rescues=fund["rescues"], rescued=fund["rescued"],
-        down_rounds=fund["down_rounds"], raised=fund["raised"], v_last=fund["v_last"], age=fund["age"],
-        gq=fund["gq"], rev_prev=revenue, runway=fund["runway"], cumburn=s.cumburn + burn, base_last=base,
-        breach=breach, ebitda_ltm=ebitda_ltm, host_share=host_share, ln_s=ln_s, premium=premium, ln_f=ln_f, fleet=fleet, fleet_c=fleet_c, book=book,
-        power_book=power_book,
-    )
-    # Companies that left before this quarter keep their state (host_share is path-wide and always updates).
-    keep = CompanyState(*(jnp.where(alive, a, b) for a, b in zip(new, s, strict=True)))
-    keep = keep._replace(host_share=host_share)
+    new_blocks, obs_parts = [], []
+    for j, ((kind, _, kp), old, s, z, f, out) in enumerate(zip(kinds, state.kinds, blocks, zs, flows, settled,
+                                                              strict=True)):
+        _, due, repaid, _ = service[j]
+        bond = jnp.full((1, s.company.cash.shape[1]), kind.investment_grade)
+        cash = s.company.cash - out.burn - repaid - out.cure
+        u_fund = jnp.stack([z.round, z.rescue, z.acquisition], axis=-1)
+        fund = funding.step(p["funding"], kp.company, s.company, k, cash, out.burn, out.revenue,
+                            terms[j].credit_line, out.breached, out.covenant_default, due, repaid, bond,
+                            terms[j].bond_access, u_fund, z.round_size)
+        c = s.company
+        new = CompanyState(
+            cash=fund["cash"], debt=out.debt, status=fund["status"], cause=fund["cause"], rounds=fund["rounds"],
+            rescues=fund["rescues"], rescued=fund["rescued"], down_rounds=fund["down_rounds"], raised=fund["raised"],
+            v_last=fund["v_last"], age=fund["age"], gq=fund["gq"], rev_prev=out.revenue, runway=fund["runway"],
+            cumburn=c.cumburn + out.burn, base_last=c.base_last if f.pay is None else f.pay,
+            host_share=host_shares[j],
+        )
+        live = alive_k[j]
+        # Companies that left before this quarter keep their state (host_share is path-wide and always updates).
+        company = CompanyState(*(jnp.where(live, a, b) for a, b in zip(new, old.company, strict=True)))
+        company = company._replace(host_share=host_shares[j])
+        own = type(old.own)(*(jnp.where(live, a, b) for a, b in zip(out.state, old.own, strict=True)))
+        new_blocks.append(Block(company, own))
+        obs_parts.append({
+            "cash": company.cash, "burn": jnp.where(live, out.burn, 0.0), "revenue": jnp.where(live, out.revenue, 0.0),
+            "gross_margin": jnp.where(live, out.gross_margin, 0.0), "runway": company.runway, "debt": company.debt,
+            "status": company.status, "cause": company.cause, "rounds": company.rounds, "raised": company.raised,
+            "down_rounds": company.down_rounds, "cumburn": company.cumburn,
+            "capex": jnp.where(live, out.capex, 0.0),
+        })
     obs = {
         **{name: mk[name] for name in market.INDICES},
         "regime": k,
-        "cash": keep.cash, "burn": jnp.where(alive, burn, 0.0), "revenue": jnp.where(alive, revenue, 0.0),
-        "gross_margin": jnp.where(alive, margin, 0.0), "runway": keep.runway, "debt": keep.debt,
-        "status": keep.status, "cause": keep.cause, "rounds": keep.rounds, "raised": keep.raised, "down_rounds": keep.down_rounds,
-        "cumburn": keep.cumburn, "capex": jnp.where(alive, capex, 0.0),
+        **{name: jnp.concatenate([part[name] for part in obs_parts], axis=1) for name in OBSERVED},
     }
-    return State(mstate, keep), obs
+    return State(mstate, tuple(new_blocks)), obs
+

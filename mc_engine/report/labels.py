@@ -13,7 +13,7 @@ from .._params import REGIMES, ParamSpec, readable_name
 
 @cache
 def _specs() -> dict[str, ParamSpec]:
-    from ..model import KINDS, SECTIONS
+    from ..inputs.schema import KINDS, SECTIONS
 
     specs: dict[str, ParamSpec] = {}
     for group in (*SECTIONS.values(), *KINDS.values()):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-from .._params import ParamSpec
-from ._math import pick, plan_log_growth
-from .shares import PRICING_PARAMS, reprice
-from .state import DT, EPS
+from ..._params import ParamSpec
+from .._math import pick, plan_log_growth
+from ..shares import PRICING_PARAMS, reprice
+from ..state import DT, EPS
+from .base import Block, CompanyKind, Context, DebtTerms, Flows, KindInputs, Peer, Settled, no_covenant
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("core_fcf0", "USD bn/yr", "real", "annualised non-AI free cash flow at as_of"),
@@ -79,3 +83,47 @@ def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array,
     burn = capex + f["opex"] + interest - revenue - f["core"]
     gross_margin = jnp.clip((revenue - f["serve"]) / jnp.maximum(revenue, EPS), -5.0, 1.0)
     return {"burn": burn, "capex": capex, "gross_margin": gross_margin}
+
+
+class HyperscalerState(NamedTuple):
+    """A hyperscaler's own state, each (paths, hyperscalers)."""
+
+    ln_s: jax.Array  # log AI market-share index (0 at as_of)
+    premium: jax.Array  # log price premium over the market
+    ln_f: jax.Array  # log core FCF index
+
+
+class Hyperscaler(CompanyKind):
+    """Hyperscaler: core cash flow plus AI revenue from a share of market spend; hosts compute; issues bonds."""
+
+    name = "hyperscaler"
+    params = PARAMS
+    State = HyperscalerState
+    normals = ("share", "core")
+    can_host = True
+    spend_weight0 = "ai_revenue0"
+    investment_grade = True
+    starting_keys = ("core_fcf0", "ai_revenue0", "ai_compute_margin0", "ai_capex0", "ai_opex0", "credit_line")
+
+    def init(self, p_market: dict[str, jax.Array], kp: KindInputs) -> tuple[HyperscalerState, jax.Array]:
+        zeros = jnp.zeros_like(kp.company["cash0"])
+        return HyperscalerState(zeros, zeros, zeros), kp.own["ai_revenue0"] / 4
+
+    def debt_terms(self, ctx: Context, kp: KindInputs, s: Block) -> DebtTerms:
+        return DebtTerms(kp.own["bond_access"], kp.own["credit_line"], jnp.full_like(s.company.cash, jnp.inf))
+
+    def flows(self, ctx: Context, kp: KindInputs, s: Block, z: Any, dead_hosts: jax.Array | None) -> Flows:
+        f = flows(kp.own, s.own.ln_s, ctx.share_norm, s.own.premium, s.own.ln_f, ctx.market,
+                  ctx.p_market["utilisation0"], ctx.p_market["provider_elasticity"], ctx.regime, ctx.t, z.core)
+        return Flows(pay=None, own=f["own"], rho=f["rho"], detail=f)
+
+    def settle(self, ctx: Context, kp: KindInputs, s: Block, z: Any, f: Flows, revenue: jax.Array,
+               interest: jax.Array, debt: jax.Array, cash: jax.Array, terms: DebtTerms,
+               peers: Mapping[str, Peer]) -> Settled:
+        d = f.detail
+        g = settle(kp.own, d, revenue, interest, cash, terms.credit_line)
+        return no_covenant(revenue, g["burn"], g["gross_margin"], g["capex"], debt,
+                           HyperscalerState(ln_s=s.own.ln_s, premium=d["premium"], ln_f=d["ln_f"]))
+
+
+KIND = Hyperscaler()

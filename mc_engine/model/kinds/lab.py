@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from .._params import ParamSpec
-from ._math import plan_log_growth
-from .shares import PRICING_PARAMS, reprice
-from .state import DT, EPS
+from ..._params import ParamSpec
+from .._math import plan_log_growth
+from ..shares import PRICING_PARAMS, reprice
+from ..state import DT, EPS
+from .base import Block, CompanyKind, Context, DebtTerms, Flows, KindInputs, Peer, Settled, no_covenant
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("revenue0", "USD bn/yr", "nonneg", "annualised revenue run rate at as_of"),
@@ -102,3 +107,54 @@ def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, premium: ja
 def revenue0(p: dict[str, jax.Array]) -> jax.Array:
     """Quarterly revenue at as_of (all indices at 1), (paths, labs)."""
     return p["revenue0"] / 4
+
+
+class LabState(NamedTuple):
+    """A lab's own state, each (paths, labs)."""
+
+    ln_s: jax.Array  # log market-share index (0 at as_of)
+    premium: jax.Array  # log price premium over the market
+
+
+class Lab(CompanyKind):
+    """AI lab: sells a share of market spend, buys compute from hosts under take-or-pay commitments."""
+
+    name = "lab"
+    params = PARAMS
+    State = LabState
+    normals = ("share",)
+    client = True
+    spend_weight0 = "revenue0"
+    starting_keys = ("revenue0", "compute_margin0", "training0", "opex0", "commitments")
+
+    def constants(self, ids: tuple[str, ...], schedules: Mapping[str, tuple[float, ...]]) -> dict[str, np.ndarray]:
+        """``schedule`` (labs, years + 1): each lab's commitment schedule, USD bn/yr, zero-padded;
+        ``schedule_years`` (labs,): its length."""
+        rows = [schedules.get(f"companies.{cid}.commitments", ()) for cid in ids]
+        schedule = np.zeros((len(ids), max((len(r) for r in rows), default=0) + 1), np.float32)
+        years = np.zeros(len(ids), np.int32)
+        for i, values in enumerate(rows):
+            schedule[i, : len(values)] = values
+            years[i] = len(values)
+        return {"schedule": schedule, "schedule_years": years}
+
+    def init(self, p_market: dict[str, jax.Array], kp: KindInputs) -> tuple[LabState, jax.Array]:
+        zeros = jnp.zeros_like(kp.company["cash0"])
+        return LabState(ln_s=zeros, premium=zeros), revenue0(kp.own)
+
+    def flows(self, ctx: Context, kp: KindInputs, s: Block, z: Any, dead_hosts: jax.Array | None) -> Flows:
+        f = flows(kp.own, s.own.ln_s, ctx.share_norm, s.own.premium, ctx.market, ctx.p_market["utilisation0"],
+                  ctx.p_market["provider_elasticity"], ctx.t, s.company.runway, kp.consts["schedule"],
+                  kp.consts["schedule_years"], dead_hosts)
+        return Flows(pay=f["base"], own=None, rho=None, detail=f)
+
+    def settle(self, ctx: Context, kp: KindInputs, s: Block, z: Any, f: Flows, revenue: jax.Array,
+               interest: jax.Array, debt: jax.Array, cash: jax.Array, terms: DebtTerms,
+               peers: Mapping[str, Peer]) -> Settled:
+        d = f.detail
+        burn = d["spend"] + d["opex"] + interest - d["revenue"]
+        return no_covenant(d["revenue"], burn, d["gross_margin"], jnp.zeros_like(burn), debt,
+                           LabState(ln_s=s.own.ln_s, premium=d["premium"]))
+
+
+KIND = Lab()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-from .._params import ParamSpec
-from ._math import decayed_rate
-from .state import DT, EPS, HOURS
+from ..._params import ParamSpec
+from .._math import decayed_rate
+from ..state import DT, EPS, HOURS
+from .base import Block, CompanyKind, Context, DebtTerms, Flows, KindInputs, Peer, Settled
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("fleet0", "k GPUs", "nonneg", "K_0: installed GPUs (H100-equivalents, thousands) at as_of"),
@@ -123,3 +127,51 @@ def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array,
     gross_margin = jnp.clip((revenue - running) / jnp.maximum(revenue, EPS), -5.0, 1.0)
     return {"burn": burn, "cure": cure, "breach": breach, "breached": breached, "ebitda_ltm": ltm,
             "covenant_default": breach >= p["covenant_quarters"], "gross_margin": gross_margin}
+
+
+class NeocloudState(NamedTuple):
+    """A neocloud's own state, each (paths, neoclouds); fleets thousand GPUs, books thousand-GPU x USD/hr."""
+
+    fleet: jax.Array
+    fleet_c: jax.Array  # contracted fleet
+    book: jax.Array  # contract book
+    power_book: jax.Array  # running cost of the installed fleet
+    breach: jax.Array  # consecutive covenant breaches
+    ebitda_ltm: jax.Array  # trailing four-quarter EBITDA (smoothed), USD bn
+
+
+class Neocloud(CompanyKind):
+    """Neocloud: rents out a GPU fleet bought largely on debt; hosts other companies' compute."""
+
+    name = "neocloud"
+    params = PARAMS
+    State = NeocloudState
+    can_host = True
+    starting_keys = ("fleet0", "gpu_price0", "contract_share0", "spot_price0")
+
+    def init(self, p_market: dict[str, jax.Array], kp: KindInputs) -> tuple[NeocloudState, jax.Array]:
+        k, kc, b, r = initial_fleet(kp.own, p_market["utilisation0"])
+        zeros = jnp.zeros_like(k)
+        return NeocloudState(k, kc, b, k * (kp.own["power_cost"] + kp.own["gpu_opex"]), zeros, zeros), r
+
+    def debt_terms(self, ctx: Context, kp: KindInputs, s: Block) -> DebtTerms:
+        terms = super().debt_terms(ctx, kp, s)
+        return terms._replace(cap=debt_cap(kp.own, kp.company["debt0"], s.own.fleet, ctx.market["H"]))
+
+    def flows(self, ctx: Context, kp: KindInputs, s: Block, z: Any, dead_hosts: jax.Array | None) -> Flows:
+        o = s.own
+        f = flows(kp.own, o.fleet, o.fleet_c, o.book, o.power_book, s.company.cash, ctx.market, ctx.t)
+        return Flows(pay=None, own=f["own"], rho=f["rho"], detail=f)
+
+    def settle(self, ctx: Context, kp: KindInputs, s: Block, z: Any, f: Flows, revenue: jax.Array,
+               interest: jax.Array, debt: jax.Array, cash: jax.Array, terms: DebtTerms,
+               peers: Mapping[str, Peer]) -> Settled:
+        d = f.detail
+        debt = debt + d["draw"]
+        g = settle(kp.own, d, revenue, interest, debt, cash, s.own.breach, s.own.ebitda_ltm, ctx.t)
+        state = NeocloudState(d["fleet"], d["fleet_c"], d["book"], d["power_book"], g["breach"], g["ebitda_ltm"])
+        return Settled(state, revenue, g["burn"], g["gross_margin"], d["capex"], debt - g["cure"], g["cure"],
+                       g["breached"], g["covenant_default"])
+
+
+KIND = Neocloud()
