@@ -74,6 +74,12 @@ def register_kind(name: str, params: tuple[ParamSpec, ...], can_host: bool,
     return schema
 
 
+def unregister_kind(name: str) -> None:
+    """Remove kind ``name`` (tests and interactive sessions; prior files using it no longer load)."""
+    _KINDS.pop(name, None)
+    _KIND_PARAMS.pop(name, None)
+
+
 def register_section(name: str, params: tuple[ParamSpec, ...]) -> None:
     """Declare a market-wide section ``[name]`` of a prior file and its parameters."""
     if name in _SECTIONS and _SECTIONS[name] != tuple(params):

@@ -125,5 +125,19 @@ def register(kind: CompanyKind) -> CompanyKind:
     return kind
 
 
+def unregister(name: str) -> None:
+    """Remove kind ``name`` from the registry and the prior-file schema (tests and interactive sessions).
+
+    Raises:
+        ValueError: ``name`` is a built-in kind.
+    """
+    if name in _BUILT_IN:
+        raise ValueError(f"company kind {name!r} is built in and cannot be removed")
+    schema.unregister_kind(name)
+    _SHOCKS.pop(name, None)
+    _KINDS.pop(name, None)
+
+
+_BUILT_IN: tuple[str, ...] = (_LAB.name, _NEOCLOUD.name, _HYPERSCALER.name)
 for _kind in (_LAB, _NEOCLOUD, _HYPERSCALER):
     register(_kind)
