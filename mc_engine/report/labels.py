@@ -11,12 +11,18 @@ from functools import cache
 from .._params import REGIMES, ParamSpec, readable_name
 
 
-@cache
 def _specs() -> dict[str, ParamSpec]:
     from ..inputs.schema import KINDS, SECTIONS
 
+    return _specs_of(tuple(SECTIONS.values()) + tuple(KINDS.values()))
+
+
+@cache
+def _specs_of(groups: tuple[tuple[ParamSpec, ...], ...]) -> dict[str, ParamSpec]:
+    """Every declared parameter by name (first declaration wins); cached per registry content, so a kind
+    registered later (a plug-in) gets its labels too."""
     specs: dict[str, ParamSpec] = {}
-    for group in (*SECTIONS.values(), *KINDS.values()):
+    for group in groups:
         for spec in group:
             specs.setdefault(spec.name, spec)
     return specs
