@@ -143,3 +143,16 @@ def test_registry_rejects_a_name_taken_and_a_non_kind(chip_vendor: ChipVendor) -
         register(object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="built in"):
         unregister("lab")
+
+
+def test_each_kind_draws_only_its_shocks_from_its_own_stream(chip_vendor: ChipVendor, tmp_path: Path) -> None:
+    from mc_engine.engine.scan import compile_model
+    from mc_engine.model.kinds import MARKET_STREAM, stream_tag
+    from mc_engine.model.step import shock_blocks
+
+    model = compile_model(mc_engine.load_priors(write_priors(tmp_path, True), include_root=REPO))
+    streams = {b.tag: b for b in shock_blocks(model.layout)}
+    assert list(streams) == [MARKET_STREAM, *map(stream_tag, ("lab", "neocloud", "hyperscaler", "chip_vendor"))]
+    # (normals, uniforms) per company: round size + own normals; refinance, round, rescue, acquisition.
+    assert [(b.width, b.normals, b.uniforms) for b in streams.values()] == [
+        (0, 11, 1), (1, 2, 4), (1, 1, 4), (1, 3, 4), (1, 2, 4)]

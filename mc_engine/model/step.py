@@ -139,7 +139,8 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
             sellers.append(i)
     norm = jnp.ones_like(mk["H"][:, None])
     if sellers:
-        norm = shares.normaliser(jnp.concatenate([kinds[i][2].own[kinds[i][0].spend_weight0] for i in sellers], axis=1),
+        weights0 = [kp.own[kind.spend_weight0] for i, (kind, _, kp) in enumerate(kinds) if i in sellers]
+        norm = shares.normaliser(jnp.concatenate(weights0, axis=1),
                                  jnp.concatenate([blocks[i].own.ln_s for i in sellers], axis=1),
                                  jnp.concatenate([alive_k[i] for i in sellers], axis=1),
                                  p["market"]["modelled_share"])
@@ -147,11 +148,11 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
 
     terms, service = [], []
     for (kind, _, kp), s, z in zip(kinds, blocks, zs, strict=True):
-        dt = kind.debt_terms(ctx, kp, s)
+        term = kind.debt_terms(ctx, kp, s)
         bond = jnp.full((1, s.company.cash.shape[1]), kind.investment_grade)
-        terms.append(dt)
+        terms.append(term)
         service.append(funding.debt_service(p["funding"], kp.company, s.company.debt, k, z.refinance, bond,
-                                            dt.bond_access, dt.cap))
+                                            term.bond_access, term.cap))
 
     # Counterparty links (docs/model.md 3.3): clients pay hosts through W's (client kind, host kind) blocks.
     hosts = [i for i, (kind, _, _) in enumerate(kinds) if kind.can_host]
