@@ -15,13 +15,13 @@ from .output import accessor as _accessor  # noqa: F401 - registers ``ds.mc`` on
 from .output.runs import open_run as open_run
 from .output.runs import write_run as write_run
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 
 def compile_sampler(priors, block_size=None):  # noqa: ANN001, ANN201 - thin lazy wrapper
-    """Compile ``priors`` into a jittable :class:`~mc_engine.inputs.sampler.Sampler` (imports JAX lazily)."""
+    """Compile ``priors`` into a jittable :class:`~mc_engine.engine.sampler.Sampler` (imports JAX lazily)."""
     from .engine.keys import DEFAULT_BLOCK_SIZE
-    from .inputs.sampler import compile_sampler as _compile
+    from .engine.sampler import compile_sampler as _compile
 
     return _compile(priors, block_size or DEFAULT_BLOCK_SIZE)
 

@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
+from ._version import __version__
 from ._options import (
     MAX_HORIZON,
     check_chunk_paths,
@@ -135,7 +135,7 @@ def priors_check(
     """Validate FILE and print every input (or those --only / --grep select) with its median, 90% interval and
     source; the validation always covers the whole file."""
     with _user_errors():
-        from .inputs.distributions import quantiles
+        from .engine.ppf import quantiles
         from .inputs.loader import load_priors
 
         priors = load_priors(file, require_sources=not allow_unsourced)
@@ -181,7 +181,7 @@ def priors_show(
     with _user_errors():
         from difflib import get_close_matches
 
-        from .inputs.distributions import mean_sd, quantiles
+        from .engine.ppf import mean_sd, quantiles
         from .inputs.loader import load_priors
 
         priors = load_priors(file, require_sources=not allow_unsourced)

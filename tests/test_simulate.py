@@ -34,7 +34,7 @@ from mc_engine.engine.keys import STREAM_INPUTS, root_key, stream_key
 from mc_engine.engine.scan import _jit_chunk
 from mc_engine.engine.trace import trace_paths
 from mc_engine.inputs.loader import Priors, load_priors
-from mc_engine.inputs.sampler import compile_sampler
+from mc_engine.engine.sampler import compile_sampler
 
 SEED = 20260630
 BLOCK = 512

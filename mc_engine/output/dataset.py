@@ -102,7 +102,7 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
     """Assemble the Dataset of a run (see the module docstring)."""
     import jax
 
-    from .. import __version__
+    from .._version import __version__
 
     model = raw.model
     priors = model.priors

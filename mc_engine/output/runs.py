@@ -62,7 +62,7 @@ def _versions() -> dict[str, str]:
     import jaxlib
     import netCDF4
 
-    from .. import __version__
+    from .._version import __version__
 
     return {"mc_engine": __version__, "python": platform.python_version(), "jax": jax.__version__,
             "jaxlib": jaxlib.__version__, "numpy": np.__version__, "xarray": xr.__version__,

@@ -504,7 +504,7 @@ def _flatten(node: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def appendix_section(priors, manifest: Mapping[str, Any]) -> Section:  # noqa: ANN001
-    from ..inputs.distributions import quantiles
+    from ..engine.ppf import quantiles
 
     section = Section("appendix")
     section.blocks.append(
