@@ -54,9 +54,9 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32")
     import jax.numpy as jnp
 
     from mc_engine.engine.keys import STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
+    from mc_engine.engine.sampler import draw_matrix as _draw_matrix
     from mc_engine.engine.scan import compile_model, quarter_shocks
     from mc_engine.engine.simulate import default_chunk_paths
-    from mc_engine.engine.sampler import draw_matrix as _draw_matrix
     from mc_engine.model.step import n_shocks
 
     model = compile_model(priors)
