@@ -54,9 +54,9 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32")
     import jax.numpy as jnp
 
     from mc_engine.engine.keys import STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
+    from mc_engine.engine.sampler import draw_matrix as _draw_matrix
     from mc_engine.engine.scan import compile_model, quarter_shocks
     from mc_engine.engine.simulate import default_chunk_paths
-    from mc_engine.inputs.sampler import _draw_matrix
     from mc_engine.model.step import shock_blocks
 
     model = compile_model(priors)
@@ -95,7 +95,7 @@ def numpy_reference_time(priors, n_paths: int, horizon: int) -> float:
     import jax
     from reference_model import simulate_reference
 
-    from mc_engine.inputs.sampler import compile_sampler
+    from mc_engine.engine.sampler import compile_sampler
 
     inputs = compile_sampler(priors).sample_inputs(jax.random.key(0, impl="philox4x32"), n_paths)
     inputs = {k: np.asarray(v, np.float64) for k, v in inputs.items()}

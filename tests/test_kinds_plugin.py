@@ -19,9 +19,9 @@ from conftest import REPO, minimal_tree
 from plugin_kinds.chip_vendor import KIND, ChipVendor
 
 import mc_engine
+from mc_engine import _schema as schema
 from mc_engine._params import ParamSpec
 from mc_engine.errors import PriorError
-from mc_engine.inputs import schema
 from mc_engine.model.kinds import KINDS, register, unregister
 
 N_PATHS = 4000

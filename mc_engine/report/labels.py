@@ -12,7 +12,7 @@ from .._params import REGIMES, ParamSpec, readable_name
 
 
 def _specs() -> dict[str, ParamSpec]:
-    from ..inputs.schema import KINDS, SECTIONS
+    from .._schema import KINDS, SECTIONS
 
     return _specs_of(tuple(SECTIONS.values()) + tuple(KINDS.values()))
 

@@ -2,7 +2,7 @@
 
 ``KINDS`` maps a kind's name to its :class:`~mc_engine.model.kinds.base.CompanyKind`, in registration
 order (the order of the kind blocks inside the engine). :func:`register` adds a kind, from this package
-or from a plug-in outside it, and declares it to the prior-file schema (:mod:`mc_engine.inputs.schema`)
+or from a plug-in outside it, and declares it to the prior-file schema (:mod:`mc_engine._schema`)
 so prior files can use it.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
+from ... import _schema as schema
 from ..._params import ParamSpec
-from ...inputs import schema
 from .. import funding
 from .base import CompanyKind as CompanyKind
 from .hyperscaler import KIND as _HYPERSCALER

@@ -2,8 +2,8 @@
 
 The registry is filled by :mod:`mc_engine.model` when it is imported (``import mc_engine`` does so): each
 company kind registers its name, its parameters (the common funding parameters first), whether it can host
-compute and which of its parameters are observations at ``as_of``. The loader reads it here, so
-``inputs/`` never imports the model.
+compute and which of its parameters are observations at ``as_of``. It sits below both layers: the loader
+(``inputs/``) reads it without importing the model, and the model fills it without importing ``inputs/``.
 
 ``KINDS`` and ``SECTIONS`` are read-only live views: a kind registered later (a plug-in) shows in them.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .._params import ParamSpec
+from ._params import ParamSpec
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.keys import DEFAULT_BLOCK_SIZE, block_keys
-from .copula import normal_factor
-from .distributions import Dist, flat_params, n_flat, ppf_from_normal, structure
-from .loader import Priors
+from ..inputs.copula import normal_factor
+from ..inputs.distributions import Dist, flat_params, n_flat, structure
+from ..inputs.loader import Priors
+from .keys import DEFAULT_BLOCK_SIZE, block_keys
+from .ppf import ppf_from_normal
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class _Layout:
     """Permutation from (points, group 1, group 2, ...) column order to input order."""
 
 
-def _draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,
+def draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,
                  factor: jax.Array) -> jax.Array:
     """Every input of ``n_blocks`` blocks: shape (n_blocks * block_size, inputs), columns in ``layout.names``."""
     keys = block_keys(key, first_block, n_blocks)
@@ -99,7 +100,7 @@ def _tabulated(template: Dist, thetas: jax.Array, z: jax.Array) -> jax.Array:
 
 def _draw(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,
           factor: jax.Array) -> dict[str, jax.Array]:
-    x = _draw_matrix(layout, n_blocks, key, first_block, theta, factor)
+    x = draw_matrix(layout, n_blocks, key, first_block, theta, factor)
     return {name: x[:, i] for i, name in enumerate(layout.names)}
 
 
@@ -174,5 +175,5 @@ def compile_sampler(priors: Priors, block_size: int = DEFAULT_BLOCK_SIZE) -> Sam
         corr_cols, factor = (), np.zeros((0, 0), np.float32)
     layout = _Layout(names, tuple(groups), tuple(points), tuple(offsets[i] for i in points), len(normal_col),
                      corr_cols, block_size, order)
-    jitted = jax.jit(partial(_draw_matrix, layout), static_argnums=0)
+    jitted = jax.jit(partial(draw_matrix, layout), static_argnums=0)
     return Sampler(layout, np.asarray(theta, np.float32), factor, jitted)
