@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from .._params import ParamSpec
-from ._math import pick
+from ._math import materialise, pick
 from .state import DT, EPS, RUNWAY_CAP
 
 PARAMS: tuple[ParamSpec, ...] = (
@@ -128,6 +128,7 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
     room = jnp.maximum(c["rescue_capacity"] - s.rescued, 0.0)
     rescue = attempt & ~success & (gap >= 1) & (room > 0) & (u[..., 1] < c["rescue_prob"])
     amount = jnp.where(success, size, jnp.where(rescue, jnp.minimum(size, room), 0.0))
+    success, rescue, amount = materialise(success, rescue, amount, token=(regime >= 0)[:, None])
     funded = success | rescue
     cash = cash + amount
     liquidity = cash + credit_line
@@ -136,6 +137,8 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
     acquired = ~bond & ~funded & (u[..., 2] < hazard)
     broke = liquidity < 0
     defaulted = ~acquired & (broke | covenant_default)
+    acquired, defaulted, cash, liquidity = materialise(acquired, defaulted, cash, liquidity,
+                                                       token=(regime >= 0)[:, None])
     cause = jnp.where(acquired, 4, jnp.where(
         ~defaulted, 0, jnp.where(covenant_default, 2, jnp.where((repaid > 0) & (liquidity + repaid >= 0), 3, 1))))
     runway = jnp.where(positive_burn, jnp.clip(liquidity / safe_burn, 0.0, RUNWAY_CAP), RUNWAY_CAP)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import funding, links, market, regime, shares
+from ._math import keep, materialise
 from .kinds import KINDS, MARKET_STREAM, shock_names, shock_type, stream_tag
 from .kinds.base import Block, CompanyKind, Context, KindInputs, Peer
 from .params import Params
@@ -151,8 +152,8 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         term = kind.debt_terms(ctx, kp, s)
         bond = jnp.full((1, s.company.cash.shape[1]), kind.investment_grade)
         terms.append(term)
-        service.append(funding.debt_service(p["funding"], kp.company, s.company.debt, k, z.refinance, bond,
-                                            term.bond_access, term.cap))
+        service.append(materialise(token=(k >= 0)[:, None], *funding.debt_service(p["funding"], kp.company, s.company.debt, k, z.refinance, bond,
+                                            term.bond_access, term.cap)))
 
     # Counterparty links (docs/model.md 3.3): clients pay hosts through W's (client kind, host kind) blocks.
     hosts = [i for i, (kind, _, _) in enumerate(kinds) if kind.can_host]
@@ -186,9 +187,10 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
                                                               strict=True)):
         _, due, repaid, _ = service[j]
         bond = jnp.full((1, s.company.cash.shape[1]), kind.investment_grade)
-        cash = s.company.cash - out.burn - repaid - out.cure
+        cash, burn, revenue = materialise(s.company.cash - out.burn - repaid - out.cure, out.burn, out.revenue,
+                                          token=(k >= 0)[:, None])
         u_fund = jnp.stack([z.round, z.rescue, z.acquisition], axis=-1)
-        fund = funding.step(p["funding"], kp.company, s.company, k, cash, out.burn, out.revenue,
+        fund = funding.step(p["funding"], kp.company, s.company, k, cash, burn, revenue,
                             terms[j].credit_line, out.breached, out.covenant_default, due, repaid, bond,
                             terms[j].bond_access, u_fund, z.round_size)
         c = s.company
@@ -201,9 +203,9 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         )
         live = alive_k[j]
         # Companies that left before this quarter keep their state (host_share is path-wide and always updates).
-        company = CompanyState(*(jnp.where(live, a, b) for a, b in zip(new, old.company, strict=True)))
+        company = CompanyState(*keep(live, new, old.company))
         company = company._replace(host_share=host_shares[j])
-        own = type(old.own)(*(jnp.where(live, a, b) for a, b in zip(out.state, old.own, strict=True)))
+        own = type(old.own)(*keep(live, out.state, old.own))
         new_blocks.append(Block(company, own))
         obs_parts.append({
             "cash": company.cash, "burn": jnp.where(live, out.burn, 0.0), "revenue": jnp.where(live, out.revenue, 0.0),
