@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "priors" / "baseline.toml"
 if str(REPO) not in sys.path:  # ``python benchmarks/bench.py``: make ``benchmarks`` importable
-    sys.path.insert(0, str(REPO))
+    sys.path.append(str(REPO))  # appended: a checkout of another version in the working folder comes first
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
@@ -193,10 +193,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
+def fresh_run(n_paths: int, horizon: int, cold: bool = False) -> dict[str, float]:
     """A whole ``mc-engine run`` of the baseline in a fresh process: simulate ``n_paths`` and write the run
     folder (into a temporary directory, when netCDF4 is installed). Returns its peak resident memory (MB),
-    steady simulation time (compile and pilot excluded) and compile time, as the run itself recorded them."""
+    steady simulation time (compile and pilot excluded) and compile time, as the run itself recorded them.
+    ``cold``: with the persistent compilation cache off, so the compile time is a cold compile's."""
+    import os
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,7 +217,8 @@ def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
             "    'write_s': time.perf_counter() - t if wrote else None,\n"
             "    'device_peak_mb': (jax.devices()[0].memory_stats() or {}).get('peak_bytes_in_use', 0) / 2**20}))\n"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        env = {**os.environ, **({"MC_ENGINE_NO_JAX_CACHE": "1"} if cold else {})}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:  # recorded, not raised: the rest of the suite still runs and is written
         return {"paths": n_paths, "error": out.stderr.strip().splitlines()[-1:] or [f"exit {out.returncode}"]}
     record = json.loads(out.stdout.strip().splitlines()[-1])
@@ -287,6 +290,10 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
     except Exception as exc:  # noqa: BLE001  (an older engine has no chunk program: recorded, not fatal)
         record["hlo_traffic"] = f"not measured: {type(exc).__name__}: {exc}"
     record["peers"]["squigglepy"] = _squigglepy(horizon, log) if peers else "not run (--no-peers)"
+    cold = fresh_run(10_000, horizon, cold=True)
+    record["cold_compile"] = cold
+    if "error" not in cold:
+        log(f"cold compile (cache off, fresh process, 10,000 paths): compile and pilot {cold['first_call_s']:.1f} s")
     # Fresh processes: peak memory of a whole run (simulate + write) and, for the large sizes, its timings.
     record["fresh_runs"] = []
     big = [10_000_000] + ([100_000_000] if jax.default_backend() != "cpu" else [])

@@ -152,8 +152,13 @@ def pilot(run: Callable[[int, dict[str, np.ndarray], int], dict], plan: ChunkPla
     return Pilot({"edges": edges, "fedges": fedges}, thin_obs)
 
 
-def _extremes(*cells: int) -> np.ndarray:
-    return np.stack([np.full(cells, np.inf, np.float32), np.full(cells, -np.inf, np.float32)])
+def _empty_sketch(lead: tuple[int, ...], cells: int) -> dict[str, np.ndarray]:
+    """Merged sketch of no values: ``hist`` (*lead, cells, bins), ``atoms`` (*lead, cells), ``extremes`` (+inf /
+    -inf) and ``ties`` (*lead, 2, cells)."""
+    extremes = np.stack([np.full((*lead, cells), np.inf, np.float32), np.full((*lead, cells), -np.inf, np.float32)],
+                        axis=len(lead))
+    return {"hist": np.zeros((*lead, cells, N_BINS + 2), np.int64), "atoms": np.zeros((*lead, cells), np.int64),
+            "extremes": extremes, "ties": np.zeros((*lead, 2, cells), np.int64)}
 
 
 @dataclass
@@ -178,14 +183,9 @@ class Accumulator:
     @classmethod
     def empty(cls, plan: ChunkPlan, horizon: int, n_cells: int, n_horizon_cells: int, nc: int,
               keep_superblocks: bool = False) -> Accumulator:
-        def sketch(*lead: int) -> dict[str, np.ndarray]:
-            return {"hist": np.zeros((*lead, N_BINS + 2), np.int64), "atoms": np.zeros(lead, np.int64),
-                    "extremes": np.moveaxis(_extremes(*lead), 0, -2) if lead[:-1] else _extremes(*lead),
-                    "ties": np.zeros((*lead[:-1], 2, lead[-1]), np.int64)}
-
         quarters = {"counts": np.zeros((horizon, N_COUNTS, nc), np.int64), "regime": np.zeros((horizon, 3), np.int64),
-                    **sketch(horizon, n_cells)}
-        final = {"rounds": np.zeros(nc, np.int64), "down": np.zeros(nc, np.int64), **sketch(n_horizon_cells)}
+                    **_empty_sketch((horizon,), n_cells)}
+        final = {"rounds": np.zeros(nc, np.int64), "down": np.zeros(nc, np.int64), **_empty_sketch((), n_horizon_cells)}
         return cls(plan, quarters, final, keep_superblocks)
 
     def add(self, out: dict[str, Any], first: int) -> None:
@@ -235,7 +235,8 @@ class Accumulator:
 
 
 def stop_early(until: Callable[[np.ndarray, int], bool] | None, acc: Accumulator, n_done: int, n_paths: int) -> bool:
-    """The precision rule: ``until`` sees the alive/defaulted/acquired... counts so far after each chunk."""
+    """The precision rule: after a chunk, ``until`` (if any) sees the path counts merged so far (quarters,
+    ``N_COUNTS``, companies) and the paths done, and True ends the run there (short of ``n_paths``)."""
     return until is not None and n_done < n_paths and bool(until(acc.quarters["counts"], n_done))
 
 
@@ -282,8 +283,8 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     Args:
         theta: every prior number, flat (``model.sampler.theta`` layout); default the priors' own. Traced: new
             values reuse the compiled program.
-        until: called after each chunk, in block order, with the alive/defaulted/acquired counts
-            (quarters, 3, companies) and the paths done; True stops early and the result is that of a run of
+        until: called after each chunk, in block order, with the path counts
+            (quarters, N_COUNTS, companies) and the paths done; True stops early and the result is that of a run of
             that many paths (``n_paths`` is then a maximum).
         devices: local devices to spread chunks over (one chunk per device at a time); the result does not
             depend on how many.
