@@ -53,14 +53,14 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32")
     import jax
     import jax.numpy as jnp
 
+    from mc_engine.engine import sampler
     from mc_engine.engine.keys import STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
     from mc_engine.engine.scan import compile_model, quarter_shocks
     from mc_engine.engine.simulate import default_chunk_paths
-    from mc_engine.inputs import sampler
     from mc_engine.model.step import n_shocks
 
     model = compile_model(priors)
-    _draw_matrix = sampler._draw_matrix
+    _draw_matrix = sampler.draw_matrix
     block = model.block_size
     chunk_blocks = max(1, min(default_chunk_paths(block) // block, math.ceil(n_paths / block)))
     nz, nu = n_shocks(model.layout)
@@ -99,7 +99,7 @@ def numpy_reference_time(priors, n_paths: int, horizon: int) -> float:
     import jax
     from reference_model import simulate_reference
 
-    from mc_engine.inputs.sampler import compile_sampler
+    from mc_engine.engine.sampler import compile_sampler
 
     inputs = compile_sampler(priors).sample_inputs(jax.random.key(0, impl="philox4x32"), n_paths)
     inputs = {k: np.asarray(v, np.float64) for k, v in inputs.items()}

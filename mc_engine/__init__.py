@@ -5,31 +5,30 @@ The public API is re-exported here; everything else lives in private modules.
 
 from __future__ import annotations
 
-from ._simulate import simulate as simulate
+from . import _accessor  # noqa: F401 - registers ``ds.mc`` on xarray Datasets
+from ._version import __version__ as __version__
 from .errors import PriorError as PriorError
 from .errors import PriorWarning as PriorWarning
 from .errors import RunError as RunError
 from .inputs.loader import Priors as Priors
 from .inputs.loader import load_priors as load_priors
-from .output import accessor as _accessor  # noqa: F401 - registers ``ds.mc`` on xarray Datasets
+from .output.pipeline import simulate as simulate
 from .output.runs import open_run as open_run
 from .output.runs import write_run as write_run
 
-__version__ = "0.1.0"
-
 
 def compile_sampler(priors, block_size=None):  # noqa: ANN001, ANN201 - thin lazy wrapper
-    """Compile ``priors`` into a jittable :class:`~mc_engine.inputs.sampler.Sampler` (imports JAX lazily)."""
+    """Compile ``priors`` into a jittable :class:`~mc_engine.engine.sampler.Sampler` (imports JAX lazily)."""
     from .engine.keys import DEFAULT_BLOCK_SIZE
-    from .inputs.sampler import compile_sampler as _compile
+    from .engine.sampler import compile_sampler as _compile
 
     return _compile(priors, block_size or DEFAULT_BLOCK_SIZE)
 
 
 def sweep(priors, grid=None, scenarios=None, n_paths=100_000, seed=0, horizon=24, out=None, target_se=None,
           **options):  # noqa: ANN001, ANN003, ANN201 - thin lazy wrapper
-    """Simulate every grid point and scenario into one Dataset (see :func:`mc_engine.engine.sweep.sweep`)."""
-    from .engine.sweep import sweep as _sweep
+    """Simulate every grid point and scenario into one Dataset (see :func:`mc_engine.output.sweep.sweep`)."""
+    from .output.sweep import sweep as _sweep
 
     return _sweep(priors, grid, scenarios, n_paths, seed, horizon, out, target_se, **options)
 

@@ -22,7 +22,6 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
 from ._options import (
     MAX_HORIZON,
     check_chunk_paths,
@@ -33,6 +32,7 @@ from ._options import (
     check_seed,
     safe_name,
 )
+from ._version import __version__
 from .errors import PriorError, PriorWarning, RunError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Monte Carlo risk engine for AI-inference economics.")
@@ -135,7 +135,7 @@ def priors_check(
     """Validate FILE and print every input (or those --only / --grep select) with its median, 90% interval and
     source; the validation always covers the whole file."""
     with _user_errors():
-        from .inputs.distributions import quantiles
+        from .engine.ppf import quantiles
         from .inputs.loader import load_priors
 
         priors = load_priors(file, require_sources=not allow_unsourced)
@@ -181,7 +181,7 @@ def priors_show(
     with _user_errors():
         from difflib import get_close_matches
 
-        from .inputs.distributions import mean_sd, quantiles
+        from .engine.ppf import mean_sd, quantiles
         from .inputs.loader import load_priors
 
         priors = load_priors(file, require_sources=not allow_unsourced)
@@ -383,8 +383,8 @@ def sweep_command(
 
     with _user_errors():
         from . import sweep
-        from .engine.sweep import check_sweep_folder
         from .inputs.loader import load_priors, point_problem
+        from .output.sweep import check_sweep_folder
 
         _run_options(paths, seed, horizon, chunk_paths, "philox4x32")
         if target_se is not None:

@@ -11,7 +11,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 import mc_engine  # noqa: F401 - registers the accessor
-from mc_engine.output.accessor import Z95, Estimate
+from mc_engine._accessor import Z95, Estimate
 
 N = 10_000
 

@@ -24,9 +24,9 @@ from conftest import BASELINE
 
 from mc_engine._params import REGIMES
 from mc_engine.engine.keys import STREAM_INPUTS, root_key, stream_key
+from mc_engine.engine.sampler import compile_sampler
 from mc_engine.engine.trace import trace_paths
 from mc_engine.inputs.loader import Priors, load_priors
-from mc_engine.inputs.sampler import compile_sampler
 from mc_engine.model._math import plan_log_growth
 from mc_engine.model.state import DT
 

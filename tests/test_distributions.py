@@ -18,19 +18,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from mc_engine.inputs.distributions import (
-    Dist,
-    cdf,
-    ci90_dist,
-    flat_params,
-    mean_sd,
-    n_flat,
-    ppf,
-    ppf_from_normal,
-    quantiles,
-    structure,
-    support,
-)
+from mc_engine.engine.ppf import cdf, mean_sd, ppf, ppf_from_normal, quantiles
+from mc_engine.inputs.distributions import Dist, ci90_dist, flat_params, n_flat, structure, support
 
 SEED = 20_260_630
 N = 100_000

@@ -19,9 +19,9 @@ from conftest import BASELINE
 from reference_model import COMPANY_KEYS, MARKET_KEYS, simulate_reference
 from test_reference_hand import hand_tree, write_priors
 
+from mc_engine.engine.sampler import compile_sampler
 from mc_engine.engine.trace import trace_paths
 from mc_engine.inputs.loader import Priors, load_priors
-from mc_engine.inputs.sampler import compile_sampler
 
 SEED = 20260630
 N_RANDOM = 20_000

@@ -29,8 +29,9 @@ import mc_engine
 from mc_engine import RunError
 from mc_engine.cli import app
 from mc_engine.output import runs
-from mc_engine.output.rerun import compare, standard_errors
+from mc_engine.output.rerun import compare
 from mc_engine.output.runs import MANIFEST, PRIORS_TOML, RESULT, open_run, write_run
+from mc_engine.output.standard_errors import standard_errors
 
 CHUNK = 8192
 RUN_ARGS = ("--horizon", "2", "--chunk-paths", str(CHUNK))
@@ -327,7 +328,7 @@ def test_standard_errors_match_the_spread_across_seeds(priors_file):
 
     from mc_engine.model.market import INDICES
     from mc_engine.output.dataset import MARKET_NAMES
-    from mc_engine.output.rerun import standard_errors
+    from mc_engine.output.standard_errors import standard_errors
 
     priors = mc_engine.load_priors(priors_file, require_sources=False)
     runs = [mc_engine.simulate(priors, CHUNK, seed=seed, horizon=2, chunk_paths=CHUNK, thin=100,

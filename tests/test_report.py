@@ -18,10 +18,10 @@ from conftest import minimal_tree
 from pypdf import PdfReader
 
 import mc_engine
+from mc_engine.analysis.attribution import STARTING_STATE_KEYS, attribute, swap_starting_state
 from mc_engine.cli import main
 from mc_engine.output import plausibility
 from mc_engine.output.runs import write_run
-from mc_engine.report.attribution import STARTING_STATE_KEYS, attribute, swap_starting_state
 from mc_engine.report.palette import FAMILIES, KNOWN, company_colours
 from mc_engine.report.render import PAGE_PT
 from mc_engine.report.sections import TITLES

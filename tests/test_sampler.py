@@ -10,7 +10,8 @@ from conftest import minimal_tree
 from scipy import stats
 
 from mc_engine import compile_sampler, load_priors
-from mc_engine.inputs.distributions import cdf, flat_params
+from mc_engine.engine.ppf import cdf
+from mc_engine.inputs.distributions import flat_params
 
 SEED = 20260630
 

@@ -32,9 +32,9 @@ from test_reference_hand import V2_MARKET_POINTS
 import mc_engine
 from mc_engine.engine.chunk import chunk_program
 from mc_engine.engine.keys import STREAM_INPUTS, root_key, stream_key
+from mc_engine.engine.sampler import compile_sampler
 from mc_engine.engine.trace import trace_paths
 from mc_engine.inputs.loader import Priors, load_priors
-from mc_engine.inputs.sampler import compile_sampler
 
 SEED = 20260630
 BLOCK = 512

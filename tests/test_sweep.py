@@ -23,8 +23,8 @@ from test_simulate import BLOCK, CHUNK, HORIZON, SEED, THIN, sim_tree
 import mc_engine
 from mc_engine.engine.chunk import chunk_program
 from mc_engine.engine.shard import process_block_range
-from mc_engine.engine.sweep import pin_inputs, sobol_first
 from mc_engine.inputs.loader import load_priors
+from mc_engine.output.sweep import pin_inputs, sobol_first
 
 N_PATHS = 2600
 GRID = {"market.algo_gain": [0.3, 0.6], "funding.base_rate": [0.02, 0.08]}

@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..inputs.sampler import draw_arrays
 from ..model.market import INDICES
 from .reduce import COMPANY_VARS, cell_block_sums, cell_sketch
+from .sampler import draw_arrays
 from .scan import Model, chunk_scan
 
 THIN_VARS: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status")

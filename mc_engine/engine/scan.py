@@ -17,12 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..inputs.loader import Priors
-from ..inputs.sampler import Sampler, _draw_matrix, compile_sampler
 from ..model import step as model_step
 from ..model.params import build_params
 from ..model.state import Layout, State, internal_matrix, make_layout
 from .cache import enable_compilation_cache
 from .keys import DEFAULT_BLOCK_SIZE, STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
+from .sampler import Sampler, compile_sampler
+from .sampler import draw_matrix as _draw_matrix
 
 SHOCK_MODES: tuple[str, ...] = ("random", "zero")
 """``zero``: every normal shock 0 and every uniform 0.5 (deterministic runs for hand checks)."""

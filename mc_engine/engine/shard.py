@@ -12,6 +12,7 @@ global order, exactly as one process folds them, so the result is bit-identical.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +58,27 @@ def _gather(x: np.ndarray) -> np.ndarray:
     return np.stack([np.frombuffer(r.tobytes()[: x.nbytes], x.dtype).reshape(x.shape) for r in rows])
 
 
+MERGE_WAIT_S: int = 3600
+"""How long a process that finished its blocks waits for the others before merging."""
+
+
+def _wait_for_every_process() -> None:
+    """Wait (up to ``MERGE_WAIT_S``) until every process has finished its blocks.
+
+    Processes reach the merge at different times (the first ones may hold more superblocks, and machines
+    differ); the collectives' own set-up gives up after 30 s, so without this a process that finished early
+    failed with "Gloo context initialization failed: DEADLINE_EXCEEDED"."""
+    from jax._src import distributed  # the coordination service's barrier: no public API for its timeout
+
+    client = distributed.global_state.client
+    if client is not None:
+        # Every process merges the same runs in the same order, so the n-th merge has the same barrier name.
+        client.wait_at_barrier(f"mc_engine_merge_processes_{next(_merges)}", MERGE_WAIT_S * 1000)
+
+
+_merges = itertools.count()
+
+
 def merge_processes(acc: Any, ranges: Sequence[range], superblock: int, n_companies: int, n_inputs: int) -> None:
     """Combine every process's reductions into ``acc`` (call on every process; every process gets the same result).
 
@@ -67,6 +89,7 @@ def merge_processes(acc: Any, ranges: Sequence[range], superblock: int, n_compan
         ranges: every process's key blocks (:func:`process_block_range`); superblock: blocks per unit.
         n_companies, n_inputs: the subsample's widths.
     """
+    _wait_for_every_process()
     for part, axis in ((acc.quarters, 2), (acc.horizon, 1)):
         for k in [k for k in part if k not in ("extremes", "ties")]:
             part[k] = _gather(part[k]).sum(0)

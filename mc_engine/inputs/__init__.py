@@ -1,1 +1,1 @@
-"""Prior files: schema, loading with includes and clear errors, distributions, copula, sampler."""
+"""Prior files, host-side (no JAX): reading with includes, validation with clear errors, distribution families, copula."""

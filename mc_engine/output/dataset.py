@@ -23,6 +23,7 @@ from ..engine.simulate import DEFAULT_QUANTILES, RawResult
 from ..model.funding import CAUSES
 from ..model.market import INDICES
 from . import conventions, plausibility
+from .standard_errors import binomial_se
 
 SCHEMA_VERSION: int = 1
 USD_PER_BN: float = 1e9
@@ -102,7 +103,7 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
     """Assemble the Dataset of a run (see the module docstring)."""
     import jax
 
-    from .. import __version__
+    from .._version import __version__
 
     model = raw.model
     priors = model.priors
@@ -136,7 +137,7 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
     )):
         p = counts[:, i, :].T / n
         ds[name] = (("company", "quarter"), p, {"units": "1", "long_name": long, "cell_methods": "quarter: point"})
-        ds[f"{name}_se"] = (("company", "quarter"), np.sqrt(p * (1 - p) / n),
+        ds[f"{name}_se"] = (("company", "quarter"), binomial_se(p, n),
                             {"units": "1", "long_name": f"Monte Carlo standard error of {name}",
                              "cell_methods": "quarter: point"})
     alive = counts[:, 0, :].T
@@ -157,7 +158,7 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
     ds["exit_prob"] = (("company", "quarter", "cause"), p_cause,
                        {"units": "1", "long_name": "cumulative probability of having left by this cause",
                         "cell_methods": "quarter: point", "ancillary_variables": "exit_prob_se"})
-    ds["exit_prob_se"] = (("company", "quarter", "cause"), np.sqrt(p_cause * (1 - p_cause) / n),
+    ds["exit_prob_se"] = (("company", "quarter", "cause"), binomial_se(p_cause, n),
                           {"units": "1", "long_name": "Monte Carlo standard error of exit_prob",
                            "cell_methods": "quarter: point"})
 

@@ -38,6 +38,7 @@ from .._options import (
     check_seed,
 )
 from ..errors import RunError
+from .atomic import fsync
 from .dataset import SCHEMA_VERSION
 
 RESULT = "result.nc"
@@ -62,7 +63,7 @@ def _versions() -> dict[str, str]:
     import jaxlib
     import netCDF4
 
-    from .. import __version__
+    from .._version import __version__
 
     return {"mc_engine": __version__, "python": platform.python_version(), "jax": jax.__version__,
             "jaxlib": jaxlib.__version__, "numpy": np.__version__, "xarray": xr.__version__,
@@ -146,15 +147,6 @@ def _json_scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else str(value)
 
 
-def _fsync(path: Path) -> None:
-    """Flush a file (or a folder's entries) to disk, so a rename never publishes data still in flight."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _rerun_settings(ds: xr.Dataset, priors: Any) -> dict[str, Any]:
     """What ``mc-engine rerun`` needs beyond the attributes: quantile levels, thin and sensitivity paths."""
     if "sensitivity" in ds:
@@ -223,7 +215,7 @@ def _publish(tmp: Path, out: Path) -> None:
         return
     if _exchange(tmp, out):
         _fault_point("published")
-        _fsync(out.parent)
+        fsync(out.parent)
         _remove_old(tmp)
         return
     old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -231,7 +223,7 @@ def _publish(tmp: Path, out: Path) -> None:
     _fault_point("old-aside")
     tmp.rename(out)
     _fault_point("published")
-    _fsync(out.parent)
+    fsync(out.parent)
     _remove_old(old)
 
 
@@ -348,7 +340,7 @@ def write_run(ds: xr.Dataset, out: str | Path, priors: Any, *, overwrite: bool =
             manifest["manifest_sha256"] = manifest_digest(manifest)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
             for name in (*RUN_FILES, MANIFEST):  # on disk before the rename publishes them
-                _fsync(tmp / name)
+                fsync(tmp / name)
             _fault_point("written")
             published = False
             _publish(tmp, out)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -12,13 +11,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..analysis.attribution import attribute
+from ..analysis.contagion import exposures as compute_exposures
 from ..errors import PriorError, PriorWarning, RunError
+from ..output.atomic import atomic_write, write_bytes
 from ..output.plausibility import check, records
 from ..output.runs import PRIORS_TOML, open_run, read_manifest
 from . import sections as sec
-from .attribution import attribute
 from .compare import comparison_section, sweep_points, sweep_sections
-from .contagion import exposures as compute_exposures
 from .palette import company_colours
 from .render import render_html, render_pdf
 
@@ -55,12 +55,6 @@ def _stem(out: str | Path | None, run: Path) -> Path:
     return out.with_suffix("") if out.suffix in (".html", ".pdf", ".json") else out
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 MODES: dict[str, str] = {
     "run": "Run report",
     "quarter": "Quarter-over-quarter report",
@@ -71,7 +65,7 @@ MODES: dict[str, str] = {
 
 
 def _is_sweep(folder: Path) -> bool:
-    from ..engine.sweep import SWEEP_JSON
+    from ..output.sweep import SWEEP_JSON
 
     if (folder / SWEEP_JSON).exists():
         return True
@@ -190,7 +184,7 @@ def write_report(run: str | Path, previous: str | Path | None = None, out: str |
 def _write_sweep_report(folder: Path, out: str | Path | None, say: Callable[[str], None]) -> ReportFiles:
     import xarray as xr
 
-    from ..engine.sweep import MANIFEST, RESULT
+    from ..output.sweep import MANIFEST, RESULT
 
     if not (folder / RESULT).exists():
         raise RunError(f"{folder}: the sweep has not finished (no {RESULT}); rerun the same sweep command to "
@@ -221,13 +215,11 @@ def _write_files(sections: list, data: dict[str, Any], stem: Path, *, title: str
     files = ReportFiles(stem.with_suffix(".html"), stem.with_suffix(".pdf"), stem.with_suffix(".json"))
     say(f"writing {files.html}")
     html = render_html(sections, title=title, subtitle=subtitle, colours=colours, footer=footer, mode=MODES[mode])
-    _write_atomic(files.html, html.encode("utf-8"))
+    write_bytes(files.html, html.encode("utf-8"))
     say(f"writing {files.pdf} (A4 landscape)")
-    tmp_pdf = files.pdf.with_name(f".{files.pdf.name}.tmp-{os.getpid()}")
-    pages = render_pdf(html, tmp_pdf, title=title, subtitle=subtitle)
-    tmp_pdf.replace(files.pdf)
+    pages = atomic_write(files.pdf, lambda tmp: render_pdf(html, tmp, title=title, subtitle=subtitle))
     data = {**data, "sections": [s.heading for s in sections], "pdf_pages": len(pages), "pages": pages}
-    _write_atomic(files.data, json.dumps(_plain(data), indent=1, allow_nan=False).encode())
+    write_bytes(files.data, json.dumps(_plain(data), indent=1, allow_nan=False).encode())
     return files
 
 

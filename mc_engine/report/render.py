@@ -79,7 +79,7 @@ def render_html(sections: Sequence[Section], *, title: str, subtitle: str, colou
     """The whole report as one HTML document (charts inline as SVG ``data:`` URIs), for screen and print."""
     import jinja2
 
-    from .. import __version__
+    from .._version import __version__
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("mc_engine.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), keep_trailing_newline=True)

@@ -17,9 +17,9 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from ..analysis.attribution import STARTING_STATE_KEYS, Attribution
+from ..analysis.contagion import Exposure
 from . import charts
-from .attribution import STARTING_STATE_KEYS, Attribution
-from .contagion import Exposure
 from .palette import band
 
 TITLES: dict[str, str] = {
@@ -504,7 +504,7 @@ def _flatten(node: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def appendix_section(priors, manifest: Mapping[str, Any]) -> Section:  # noqa: ANN001
-    from ..inputs.distributions import quantiles
+    from ..engine.ppf import quantiles
 
     section = Section("appendix")
     section.blocks.append(

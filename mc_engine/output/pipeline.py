@@ -1,4 +1,4 @@
-"""``mc_engine.simulate``: priors in, an xarray Dataset of distributions out."""
+"""``mc_engine.simulate``: priors in, an xarray Dataset of distributions out (the engine, then the Dataset)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .errors import RunError
-from .inputs.loader import Priors, load_priors
+from ..errors import RunError
+from ..inputs.loader import Priors, load_priors
 
 
 def simulate(priors: Priors | str | Path, n_paths: int, seed: int = 0, horizon: int = 24, *,
@@ -39,9 +39,9 @@ def simulate(priors: Priors | str | Path, n_paths: int, seed: int = 0, horizon: 
     Raises:
         RunError: if any output that should be finite is NaN or infinite.
     """
-    from .engine.keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG
-    from .engine.simulate import DEFAULT_QUANTILES, simulate_raw
-    from .output.dataset import to_dataset
+    from ..engine.keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG
+    from ..engine.simulate import DEFAULT_QUANTILES, simulate_raw
+    from .dataset import to_dataset
 
     if not isinstance(priors, Priors):
         priors = load_priors(priors)
@@ -62,7 +62,7 @@ def check_finite(ds: xr.Dataset) -> None:
     (``n_alive == 0`` says so), and so are a sampled path's figures after the company left (``path_status``);
     everything else must be finite.
     """
-    from .output.conventions import gone
+    from .conventions import gone
 
     empty = ds["n_alive"] == 0 if "n_alive" in ds else None
     after_exit = gone(ds) if "path_status" in ds else None

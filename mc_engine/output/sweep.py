@@ -33,6 +33,10 @@ import xarray as xr
 from ..errors import RunError
 from ..inputs.distributions import Dist
 from ..inputs.loader import Priors, load_priors, point_problem
+from .atomic import atomic_write, write_json
+from .dataset import SCHEMA_VERSION
+from .runs import _sha256, _versions, refuse_file_parent
+from .standard_errors import survival_se_max
 
 POINTS = "points"
 SWEEP_JSON = "sweep.json"
@@ -81,12 +85,6 @@ def sweep_points(grid: dict[str, Sequence[float]], scenarios: Sequence[str]) -> 
             for i, c in enumerate(combos)]
 
 
-def survival_se(counts: np.ndarray, n: int) -> float:
-    """Largest Monte Carlo standard error sqrt(p (1 - p) / n) of survival over companies and quarters."""
-    p = counts[:, 0, :].astype(np.float64) / n
-    return float(np.sqrt(p * (1 - p) / n).max())
-
-
 def sobol_first(inputs: np.ndarray, outcome: np.ndarray, bins: int = 10) -> np.ndarray:
     """First-order variance share Var(E[Y | bin(X_i)]) / Var(Y) per input and outcome column.
 
@@ -112,36 +110,19 @@ def sobol_first(inputs: np.ndarray, outcome: np.ndarray, bins: int = 10) -> np.n
     return out
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    from ..output.runs import _fsync
-
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        write(tmp)
-        _fsync(tmp)
-        tmp.replace(path)
-        _fsync(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_nc(ds: xr.Dataset, path: Path) -> None:
-    _atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4"))
-
-
-def _write_json(data: Any, path: Path) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, default=str)))
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4"))
 
 
 def _simulate_point(priors: Priors, point: SweepPoint, n_paths: int, seed: int, horizon: int, *,
                     target_se: float | None, chunk_paths: int | None, block_size: int, prng: str, thin: int,
                     sensitivity_paths: int, quantiles: tuple[float, ...] | None, devices: Any,
                     progress: Callable[[int, int], None] | None) -> xr.Dataset:
-    from .._simulate import check_finite
-    from ..output.dataset import to_dataset
-    from .simulate import DEFAULT_QUANTILES, simulate_raw
+    from ..engine.simulate import DEFAULT_QUANTILES, simulate_raw
+    from .dataset import to_dataset
+    from .pipeline import check_finite
 
-    until = None if target_se is None else (lambda counts, n: survival_se(counts, n) < target_se)
+    until = None if target_se is None else (lambda counts, n: survival_se_max(counts, n) < target_se)
     raw = simulate_raw(pin_inputs(priors, point.values), n_paths, seed, horizon, chunk_paths=chunk_paths,
                        thin=thin, sensitivity_paths=sensitivity_paths, prng=prng, block_size=block_size,
                        progress=progress, until=until, devices=devices)
@@ -201,7 +182,7 @@ def sweep(priors: Priors | str | Path, grid: dict[str, Sequence[float]] | None =
     """
     import jax
 
-    from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG
+    from ..engine.keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG
 
     grid = {k: [float(v) for v in vs] for k, vs in (grid or {}).items()}
     for k, vs in grid.items():
@@ -238,8 +219,8 @@ def sweep(priors: Priors | str | Path, grid: dict[str, Sequence[float]] | None =
             if old.get("fingerprint") != fingerprint:
                 raise RunError(f"{folder} holds a different sweep (other priors or settings); choose another --out")
         else:
-            _write_json({"fingerprint": fingerprint, "settings": settings,
-                         "points": [dataclasses.asdict(p) for p in points]}, record)
+            write_json(record, {"fingerprint": fingerprint, "settings": settings,
+                                "points": [dataclasses.asdict(p) for p in points]})
 
     def done(p: SweepPoint) -> bool:
         """A point is done when its record reads back and names it, and its result file is there."""
@@ -274,8 +255,8 @@ def sweep(priors: Priors | str | Path, grid: dict[str, Sequence[float]] | None =
         report(0, 0)
         if folder is not None:
             _write_nc(ds, folder / POINTS / f"{point.index}.nc")
-            _write_json({**dataclasses.asdict(point), "paths_used": used,
-                         "seconds": round(time.perf_counter() - t0, 3)}, folder / POINTS / f"{point.index}.json")
+            write_json(folder / POINTS / f"{point.index}.json", {**dataclasses.asdict(point), "paths_used": used,
+                                                                 "seconds": round(time.perf_counter() - t0, 3)})
         else:
             results[point.index] = ds
         if after_point is not None:
@@ -319,8 +300,6 @@ def _read_record(path: Path, missing_ok: bool = False) -> dict[str, Any]:
 def check_sweep_folder(out: str | Path) -> None:
     """Refuse a sweep ``--out`` that would write into something else: a file, a run folder, or a folder
     of other files (a sweep folder holds ``sweep.json``; a new one is absent or empty)."""
-    from ..output.runs import refuse_file_parent
-
     out = Path(out)
     refuse_file_parent(out)
     if not os.path.lexists(out):
@@ -361,9 +340,6 @@ def _write_result(ds: xr.Dataset, folder: Path, sets: dict[str, Priors], setting
     import datetime as dt
     import sys
 
-    from ..output.dataset import SCHEMA_VERSION
-    from ..output.runs import _sha256, _versions
-
     _write_nc(ds, folder / RESULT)
     manifest = {
         "schema_version": SCHEMA_VERSION,
@@ -376,4 +352,4 @@ def _write_result(ds: xr.Dataset, folder: Path, sets: dict[str, Priors], setting
         "versions": _versions(),
         "files": {RESULT: _sha256(folder / RESULT)},
     }
-    _write_json(manifest, folder / MANIFEST)
+    write_json(folder / MANIFEST, manifest)

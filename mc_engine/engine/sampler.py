@@ -19,10 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine.keys import DEFAULT_BLOCK_SIZE, block_keys
-from .copula import normal_factor
-from .distributions import Dist, flat_params, n_flat, ppf_from_normal, structure
-from .loader import Priors
+from ..inputs.copula import normal_factor
+from ..inputs.distributions import Dist, flat_params, n_flat, structure
+from ..inputs.loader import Priors
+from .keys import DEFAULT_BLOCK_SIZE, block_keys
+from .ppf import ppf_from_normal
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class _Layout:
 class DrawArrays(NamedTuple):
     """The copula factor with every tabulated group's quantile table, built once per run (:func:`draw_arrays`).
 
-    Passed where :func:`_draw_matrix` takes ``factor``: the tables are then not rebuilt for every chunk."""
+    Passed where :func:`draw_matrix` takes ``factor``: the tables are then not rebuilt for every chunk."""
 
     factor: jax.Array
     tables: tuple[jax.Array | None, ...]
@@ -66,8 +67,8 @@ def draw_arrays(layout: _Layout, theta: jax.Array, factor: jax.Array) -> DrawArr
     return DrawArrays(jnp.asarray(factor), quantile_tables(layout, theta))
 
 
-def _draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,
-                 factor: jax.Array | DrawArrays) -> jax.Array:
+def draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,
+                factor: jax.Array | DrawArrays) -> jax.Array:
     """Every input of ``n_blocks`` blocks: shape (n_blocks * block_size, inputs), columns in ``layout.names``.
 
     ``factor``: the copula factor, or a :class:`DrawArrays` whose quantile tables were built from ``theta``
@@ -127,7 +128,7 @@ def _interpolate(table: jax.Array, z: jax.Array) -> jax.Array:
 
 def _draw(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,
           factor: jax.Array) -> dict[str, jax.Array]:
-    x = _draw_matrix(layout, n_blocks, key, first_block, theta, factor)
+    x = draw_matrix(layout, n_blocks, key, first_block, theta, factor)
     return {name: x[:, i] for i, name in enumerate(layout.names)}
 
 
@@ -202,5 +203,5 @@ def compile_sampler(priors: Priors, block_size: int = DEFAULT_BLOCK_SIZE) -> Sam
         corr_cols, factor = (), np.zeros((0, 0), np.float32)
     layout = _Layout(names, tuple(groups), tuple(points), tuple(offsets[i] for i in points), len(normal_col),
                      corr_cols, block_size, order)
-    jitted = jax.jit(partial(_draw_matrix, layout), static_argnums=0)
+    jitted = jax.jit(partial(draw_matrix, layout), static_argnums=0)
     return Sampler(layout, np.asarray(theta, np.float32), factor, jitted)

@@ -10,12 +10,13 @@ Matplotlib and ArviZ are imported only by the methods that need them.
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
+
+from .output.standard_errors import binomial_se
 
 Z95: float = 1.959963984540054
 """Two-sided 95 % normal quantile."""
@@ -43,8 +44,8 @@ class Fan(NamedTuple):
         """Draw the fan (5-95 %, 25-75 %, median) on ``ax`` (default: the current Axes); returns the Axes."""
         import matplotlib.pyplot as plt
 
-        from ..report.charts import fan
-        from ..report.palette import company_colours
+        from .report.charts import fan
+        from .report.palette import company_colours
 
         ax = ax if ax is not None else plt.gca()
         cid = str(self.data.company.values)
@@ -69,7 +70,7 @@ class MonteCarloAccessor:
             raise ValueError(f"quarter {quarter} is outside 1..{ds.sizes['quarter']} (quarters after as_of)")
         p = float(ds[var].sel(company=company).isel(quarter=quarter - 1))
         se = float(ds[f"{var}_se"].sel(company=company).isel(quarter=quarter - 1)) if f"{var}_se" in ds else (
-            math.sqrt(p * (1 - p) / float(ds.attrs["n_paths"])))
+            float(binomial_se(p, float(ds.attrs["n_paths"]))))
         return Estimate(p, se, max(0.0, p - Z95 * se), min(1.0, p + Z95 * se))
 
     def survival(self, company: str, quarter: int) -> Estimate:

@@ -129,7 +129,7 @@ class Attribution:
 
 
 def _survival(priors, quarter: int, ids: list[str], run: Mapping[str, Any], n_paths: int, thin: int) -> np.ndarray:  # noqa: ANN001
-    from .._simulate import simulate
+    from ..output.pipeline import simulate
 
     ds = simulate(priors, n_paths, int(run["seed"]), quarter, prng=run.get("prng"), block_size=run.get("block_size"),
                   chunk_paths=run.get("chunk_paths"), thin=thin, sensitivity_paths=16)

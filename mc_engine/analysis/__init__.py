@@ -1,0 +1,1 @@
+"""Analyses of finished runs: attribution of changes between two runs, exposure and contagion between companies."""
