@@ -185,6 +185,7 @@ def simulate_reference(
     valuation, credit_spread = p.per_regime("funding.valuation"), p.per_regime("funding.credit_spread")
     refinance_prob = p.per_regime("funding.refinance_prob")
     base_rate, growth_sens = p.funding("base_rate"), p.funding("growth_sensitivity")
+    round_capacity = p.funding("round_capacity")
 
     # ---- company parameters common to every kind, (n, c)
     def common(name: str) -> np.ndarray:
@@ -492,8 +493,9 @@ def simulate_reference(
         u_raise, z_round = shock.uniform((n, c)), shock.normal((n, c))
         u_rescue, u_acquire = shock.uniform((n, c)), shock.uniform((n, c))
         success = attempt & (u_raise < p_success)
-        size = (target_runway * np.maximum(outflow, 0) * np.where(bond, 1.0, _pick(round_size, k)[:, None])
-                * np.exp(round_sigma * z_round - round_sigma**2 / 2))
+        m_round = np.where(bond, 1.0, _pick(round_size, k)[:, None])
+        size = target_runway * np.maximum(outflow, 0) * m_round * np.exp(round_sigma * z_round - round_sigma**2 / 2)
+        size = np.where(bond, size, np.minimum(size, round_capacity[:, None] * m_round))  # SPEC: bonds uncapped
         value = revenue_multiple * _pick(valuation, k)[:, None] * 4 * revenue_new
         down = success & (value < v_last)
         room = np.maximum(rescue_capacity - rescued_amt, 0.0)

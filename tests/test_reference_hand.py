@@ -61,7 +61,7 @@ def hand_tree() -> dict[str, Any]:
         "valuation": {"boom": 1.5, "normal": 1.0, "winter": 0.5},
         "credit_spread": {"boom": 0.02, "normal": 0.03, "winter": 0.08},
         "refinance_prob": {"boom": 0.95, "normal": 0.45, "winter": 0.3},
-        "base_rate": 0.04, "growth_sensitivity": 0.3,
+        "base_rate": 0.04, "growth_sensitivity": 0.3, "round_capacity": 150.0,
     })  # fmt: skip
     tree["companies"]["alab"].update({
         "cash0": 30.0, "debt0": 5.0, "rate_spread": 0.04, "tenor": 4.0, "raise_trigger_q": 6.0,
@@ -153,8 +153,8 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         p_raise = min(max(f["raise_prob"]["normal"] * co["raise_odds"]
                           * math.exp(f["growth_sensitivity"] * 4 * gq) * gap, 0.0), 1.0)
         success = attempt and p_raise > 0.5
-        size = (co["target_runway_q"] * max(outflow, 0.0) * f["round_size"]["normal"]
-                * math.exp(-co["round_size_sigma"] ** 2 / 2))
+        size = min(co["target_runway_q"] * max(outflow, 0.0) * f["round_size"]["normal"]
+                   * math.exp(-co["round_size_sigma"] ** 2 / 2), f["round_capacity"] * f["round_size"]["normal"])
         value = co["revenue_multiple"] * f["valuation"]["normal"] * 4 * rev
         rescued = attempt and not success and gap >= 1 and co["rescue_prob"] > 0.5  # capacity never binds here
         funded = success or rescued

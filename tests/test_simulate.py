@@ -79,7 +79,7 @@ def sim_tree() -> dict[str, Any]:
         "valuation": {"boom": 1.5, "normal": 1.0, "winter": 0.5},
         "credit_spread": {"boom": 0.02, "normal": 0.03, "winter": 0.08},
         "refinance_prob": {"boom": 0.95, "normal": 0.45, "winter": 0.3},
-        "base_rate": 0.04, "growth_sensitivity": 0.3,
+        "base_rate": 0.04, "growth_sensitivity": 0.3, "round_capacity": 150.0,
     })  # fmt: skip
     companies = tree["companies"]
     companies["alab"].update({

@@ -21,6 +21,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("refinance_prob", "1", "prob", "probability that a maturing debt tranche is refinanced", per_regime=True),
     ParamSpec("base_rate", "1/yr", "nonneg", "risk-free base interest rate"),
     ParamSpec("growth_sensitivity", "1", "nonneg", "how strongly round success odds rise with year-on-year revenue growth"),
+    ParamSpec("round_capacity", "USD bn", "positive", "largest equity round private investors can fill in the normal "
+              "regime (scaled by round_size in the others): caps every equity round", label="largest fillable round"),
 )
 
 COMPANY_PARAMS: tuple[ParamSpec, ...] = (
@@ -109,8 +111,10 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
     odds = jnp.where(bond, bond_access, equity_odds) * gap
     success = attempt & (u[..., 0] < jnp.clip(odds, 0.0, 1.0))
     sigma = c["round_size_sigma"]
-    size = (c["target_runway_q"] * jnp.maximum(outflow, 0.0) * jnp.where(bond, 1.0, pick(f["round_size"], regime)[:, None])
-            * jnp.exp(sigma * z_round - 0.5 * sigma**2))
+    m = jnp.where(bond, 1.0, pick(f["round_size"], regime)[:, None])
+    size = c["target_runway_q"] * jnp.maximum(outflow, 0.0) * m * jnp.exp(sigma * z_round - 0.5 * sigma**2)
+    # An equity round is capped by what private investors can fill (the regime scales it like the size).
+    size = jnp.where(bond, size, jnp.minimum(size, f["round_capacity"][:, None] * m))
     valuation = c["revenue_multiple"] * pick(f["valuation"], regime)[:, None] * 4 * revenue
     # A backer rescues a failed raise outside the gap, up to what it can still put in.
     room = jnp.maximum(c["rescue_capacity"] - s.rescued, 0.0)
