@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "priors" / "baseline.toml"
 if str(REPO) not in sys.path:  # ``python benchmarks/bench.py``: make ``benchmarks`` importable
-    sys.path.insert(0, str(REPO))
+    sys.path.append(str(REPO))  # appended: a checkout of another version in the working folder comes first
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
@@ -53,13 +53,14 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32")
     import jax
     import jax.numpy as jnp
 
+    from mc_engine.engine import sampler
     from mc_engine.engine.keys import STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
-    from mc_engine.engine.sampler import draw_matrix as _draw_matrix
     from mc_engine.engine.scan import compile_model, quarter_shocks
     from mc_engine.engine.simulate import default_chunk_paths
     from mc_engine.model.step import shock_blocks
 
     model = compile_model(priors)
+    _draw_matrix = sampler.draw_matrix
     block = model.block_size
     chunk_blocks = max(1, min(default_chunk_paths(block) // block, math.ceil(n_paths / block)))
     streams = shock_blocks(model.layout)
@@ -78,7 +79,10 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32")
         return total
 
     key = root_key(0, prng)
-    args = (jnp.asarray(model.sampler.theta), jnp.asarray(model.sampler.factor))
+    theta, factor = jnp.asarray(model.sampler.theta), jnp.asarray(model.sampler.factor)
+    if hasattr(sampler, "draw_arrays"):  # the engine builds the quantile tables once per run: so does the floor
+        factor = jax.jit(sampler.draw_arrays, static_argnums=0)(layout, theta, factor)
+    args = (theta, factor)
     jax.block_until_ready(draw(key, jnp.uint32(0), *args))
     n_chunks = math.ceil(math.ceil(n_paths / block) / chunk_blocks)
 
@@ -103,6 +107,74 @@ def numpy_reference_time(priors, n_paths: int, horizon: int) -> float:
     return wall
 
 
+def compare_engines(priors, base_src: Path, n_paths: int, horizon: int, repeats: int = 3,
+                    log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Steady time of this checkout's engine against another version's, alternating in one process.
+
+    ``base_src`` holds a copy of the other version's package renamed ``mc_engine_base`` (every import inside the
+    package is relative, so ``git archive REV mc_engine | tar -x -C DIR && mv DIR/mc_engine DIR/mc_engine_base``
+    makes one). Alternating the two (A B A B ...) in one process keeps the ratio fair on a shared machine.
+    """
+    import importlib
+
+    sys.path.insert(0, str(base_src))
+    engines = {"before": importlib.import_module("mc_engine_base.engine.simulate").simulate_raw,
+               "after": importlib.import_module("mc_engine.engine.simulate").simulate_raw}
+    base_priors = importlib.import_module("mc_engine_base.inputs.loader").load_priors(BASELINE)
+    args = {"before": base_priors, "after": priors}
+    out: dict[str, Any] = {"paths": n_paths, "repeats": repeats}
+    for name, run in engines.items():  # compile (or load from the cache) and pilot, apart
+        out[f"{name}_first_call_s"] = _timed(lambda r=run, p=args[name]: r(p, n_paths, 0, horizon))[0]
+    for name in engines:
+        out[f"{name}_steady_s"] = []
+    for _ in range(repeats):
+        for name, run in engines.items():
+            out[f"{name}_steady_s"].append(run(args[name], n_paths, 0, horizon).timings["run_s"])
+            log(f"  {name}: {out[f'{name}_steady_s'][-1]:.2f} s")
+    out["speedup"] = float(np.median(out["before_steady_s"]) / np.median(out["after_steady_s"]))
+    log(f"engine before/after at {n_paths:,} paths: median steady {np.median(out['before_steady_s']):.2f} s -> "
+        f"{np.median(out['after_steady_s']):.2f} s ({out['speedup']:.2f}x)")
+    return out
+
+
+def chunk_traffic(priors, horizon: int) -> dict[str, float]:
+    """Bytes the compiled chunk program reads and writes, per company-path-quarter (XLA's cost analysis).
+
+    XLA counts a loop body once, so the scan's ``bytes accessed`` is about one quarter's traffic of the
+    chunk (plus the draws before the loop); every buffer counts in full, cache hits or not, so this is an
+    upper bound on DRAM traffic. An estimate, not a measurement."""
+    import jax
+
+    from mc_engine.engine.chunk import ChunkReducer, chunk_program, dummy_tables, run_arrays
+    from mc_engine.engine.reduce import COMPANY_VARS
+    from mc_engine.engine.scan import compile_model
+    from mc_engine.engine.simulate import default_chunk_paths
+    from mc_engine.model.market import INDICES
+
+    model = compile_model(priors)
+    block = model.block_size
+    blocks = default_chunk_paths(block) // block
+    nc = model.layout.n_companies
+    uncertain = tuple(i for i, inp in enumerate(priors.inputs.values()) if not inp.is_point)
+    reducer = ChunkReducer(1000, block, 10_000, uncertain)
+    tables = dummy_tables(horizon, nc * len(COMPANY_VARS) + len(INDICES), nc * 2)
+    from mc_engine.engine.keys import root_key
+
+    lowered = chunk_program.lower((model.sampler.layout, model.layout), blocks, horizon, "random", reducer,
+                                  root_key(0), jax.numpy.uint32(0), *run_arrays(model, None), tables,
+                                  jax.numpy.int32(blocks * block))
+    compiled = lowered.compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    memory = compiled.memory_analysis()
+    cpq = blocks * block * nc
+    return {"chunk_paths": blocks * block, "bytes_accessed_per_loop_body": float(cost.get("bytes accessed", 0.0)),
+            "bytes_per_company_path_quarter": float(cost.get("bytes accessed", 0.0)) / cpq,
+            "temp_bytes": float(getattr(memory, "temp_size_in_bytes", 0)),
+            "argument_bytes": float(getattr(memory, "argument_size_in_bytes", 0)),
+            "output_bytes": float(getattr(memory, "output_size_in_bytes", 0))}
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (MB): ``VmHWM`` where /proc has it, else ``ru_maxrss``.
 
@@ -121,10 +193,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
+def fresh_run(n_paths: int, horizon: int, cold: bool = False) -> dict[str, float]:
     """A whole ``mc-engine run`` of the baseline in a fresh process: simulate ``n_paths`` and write the run
     folder (into a temporary directory, when netCDF4 is installed). Returns its peak resident memory (MB),
-    steady simulation time (compile and pilot excluded) and compile time, as the run itself recorded them."""
+    steady simulation time (compile and pilot excluded) and compile time, as the run itself recorded them.
+    ``cold``: with the persistent compilation cache off, so the compile time is a cold compile's."""
+    import os
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +217,8 @@ def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
             "    'write_s': time.perf_counter() - t if wrote else None,\n"
             "    'device_peak_mb': (jax.devices()[0].memory_stats() or {}).get('peak_bytes_in_use', 0) / 2**20}))\n"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        env = {**os.environ, **({"MC_ENGINE_NO_JAX_CACHE": "1"} if cold else {})}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:  # recorded, not raised: the rest of the suite still runs and is written
         return {"paths": n_paths, "error": out.stderr.strip().splitlines()[-1:] or [f"exit {out.returncode}"]}
     record = json.loads(out.stdout.strip().splitlines()[-1])
@@ -151,8 +226,25 @@ def fresh_run(n_paths: int, horizon: int) -> dict[str, float]:
     return record
 
 
-def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every benchmark; returns the JSON record."""
+def _squigglepy(horizon: int, log: Callable[[str], None]) -> Any:
+    try:
+        from benchmarks.bench_squigglepy import run_case
+    except ImportError:  # squigglepy is a benchmark extra
+        return "not installed"
+    case = run_case(horizon=horizon)
+    log(f"squigglepy one-lab runway: {case}")
+    return case
+
+
+def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] = print, peers: bool = True,
+              sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), against: Path | None = None) -> dict[str, Any]:
+    """Run every benchmark; returns the JSON record.
+
+    Args:
+        peers: also the threefry variant and squigglepy.
+        sizes: fresh whole runs (peak memory); ``full`` adds 1e7 (and 1e8 on an accelerator).
+        against: a copy of another version's package (see :func:`compare_engines`) to time this one against.
+    """
     import jax
 
     from mc_engine import __version__
@@ -175,7 +267,7 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
         log(f"engine {n:>11,} paths: steady {r['steady_s']:8.2f} s  {r['cpq_per_s']:.3g} cpq/s  "
             f"(first call {r['first_call_s']:.1f} s)")
         record["scaling"].append(r)
-    for prng in ("threefry2x32",):  # threefry4x32 compiled for over 7 minutes here: not in the suite
+    for prng in ("threefry2x32",) if peers else ():  # threefry4x32 compiled for over 7 minutes here
         r = engine_time(priors, 100_000, horizon, prng)
         log(f"engine 100,000 paths with {prng}: steady {r['steady_s']:.2f} s")
         record.setdefault("prng", {})[prng] = r
@@ -188,18 +280,25 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
     n_ref = 100_000
     ref = numpy_reference_time(priors, n_ref, horizon)
     record["numpy_reference"] = {"paths_timed": n_ref, "seconds": ref, "seconds_per_path": ref / n_ref}
+    log(f"NumPy float64 reference at {n_ref:,} paths: {ref:.1f} s; engine speed-up {ref / engine_100k:.2f}x (target >= 5)")
     record["peers"] = {}
+    if against is not None:
+        record["before_after"] = compare_engines(priors, against, 131_072, horizon, log=log)
     try:
-        from benchmarks.bench_squigglepy import run_case
-    except ImportError:  # squigglepy is a benchmark extra
-        record["peers"]["squigglepy"] = "not installed"
-    else:
-        record["peers"]["squigglepy"] = case = run_case(horizon=horizon)
-        log(f"squigglepy one-lab runway: {case}")
+        record["hlo_traffic"] = chunk_traffic(priors, horizon)
+        log(f"chunk program traffic (XLA cost analysis): {record['hlo_traffic']['bytes_per_company_path_quarter']:.0f}"
+            " bytes per company-path-quarter")
+    except Exception as exc:  # noqa: BLE001  (an older engine has no chunk program: recorded, not fatal)
+        record["hlo_traffic"] = f"not measured: {type(exc).__name__}: {exc}"
+    record["peers"]["squigglepy"] = _squigglepy(horizon, log) if peers else "not run (--no-peers)"
+    cold = fresh_run(10_000, horizon, cold=True)
+    record["cold_compile"] = cold
+    if "error" not in cold:
+        log(f"cold compile (cache off, fresh process, 10,000 paths): compile and pilot {cold['first_call_s']:.1f} s")
     # Fresh processes: peak memory of a whole run (simulate + write) and, for the large sizes, its timings.
     record["fresh_runs"] = []
     big = [10_000_000] + ([100_000_000] if jax.default_backend() != "cpu" else [])
-    for n in [10_000, 100_000, 1_000_000] + (big if full else []):
+    for n in list(sizes) + (big if full else []):
         r = fresh_run(n, horizon)
         if "error" in r:
             log(f"fresh run {n:>11,} paths FAILED: {r['error']}")
@@ -228,9 +327,14 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also 1e7 paths (and 1e8 on an accelerator)")
     parser.add_argument("--out", type=Path, help="JSON record (default benchmarks/results/bench-DATE-DEVICE.json)")
+    parser.add_argument("--no-peers", action="store_true", help="skip the threefry variant and squigglepy")
+    parser.add_argument("--sizes", type=lambda v: tuple(int(float(x)) for x in v.split(",")),
+                        default=(10_000, 100_000, 1_000_000), help="fresh whole runs, e.g. 1e5,1e6")
+    parser.add_argument("--against", type=Path,
+                        help="folder holding another version's package as mc_engine_base: time it against this one")
     args = parser.parse_args(argv)
     full, out = args.full, args.out
-    record = run_suite(full)
+    record = run_suite(full, peers=not args.no_peers, sizes=args.sizes, against=args.against)
     out = out or REPO / "benchmarks" / "results" / f"bench-{dt.date.today().isoformat()}-{record['device'].split(':')[0]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1))

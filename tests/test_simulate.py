@@ -30,9 +30,9 @@ from scipy import stats
 from test_reference_hand import V2_MARKET_POINTS
 
 import mc_engine
+from mc_engine.engine.chunk import chunk_program
 from mc_engine.engine.keys import STREAM_INPUTS, root_key, stream_key
 from mc_engine.engine.sampler import compile_sampler
-from mc_engine.engine.scan import _jit_chunk
 from mc_engine.engine.trace import trace_paths
 from mc_engine.inputs.loader import Priors, load_priors
 
@@ -187,9 +187,9 @@ def by_chunk(base) -> dict[int, tuple[xr.Dataset, int]]:
     """Dataset and number of programs compiled for each chunk size (``CHUNK`` is ``base``)."""
     out = {}
     for blocks in CHUNK_BLOCKS:
-        before = _jit_chunk._cache_size()
+        before = chunk_program._cache_size()
         ds = base if blocks * BLOCK == CHUNK else run(sim_priors(), chunk_paths=blocks * BLOCK)
-        out[blocks] = ds, _jit_chunk._cache_size() - before
+        out[blocks] = ds, chunk_program._cache_size() - before
     return out
 
 
@@ -223,7 +223,7 @@ def test_thin_larger_than_a_block_does_not_depend_on_chunk_size(base):
 
 def test_second_call_does_not_recompile(base):
     """Same shapes, other seed, path count and prior values: no program is compiled, not even a small one."""
-    before = _jit_chunk._cache_size()
+    before = chunk_program._cache_size()
     events: list[str] = []
 
     def listen(event: str, duration: float, **kwargs: Any) -> None:
@@ -235,7 +235,7 @@ def test_second_call_does_not_recompile(base):
         again = run(load_tree(with_lab(**RICH_LAB)), N_PATHS + 700, seed=SEED + 1)
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
-    assert _jit_chunk._cache_size() == before
+    assert chunk_program._cache_size() == before
     assert events == []
     assert float(again.survival_prob.sel(company="alab").min()) == 1.0  # the new values were used
 

@@ -21,7 +21,7 @@ import xarray as xr
 from test_simulate import BLOCK, CHUNK, HORIZON, SEED, THIN, sim_tree
 
 import mc_engine
-from mc_engine.engine.scan import _jit_chunk
+from mc_engine.engine.chunk import chunk_program
 from mc_engine.engine.shard import process_block_range
 from mc_engine.inputs.loader import load_priors
 from mc_engine.output.sweep import pin_inputs, sobol_first
@@ -51,9 +51,9 @@ def swept(files: tuple[Path, Path]) -> tuple[xr.Dataset, int]:
     base, alt = files
     mc_engine.simulate(load_priors(base), N_PATHS, SEED, HORIZON, chunk_paths=CHUNK, block_size=BLOCK,
                        thin=THIN, sensitivity_paths=N_PATHS)  # warm: the sweep must then compile nothing
-    before = _jit_chunk._cache_size()
+    before = chunk_program._cache_size()
     ds = mc_engine.sweep(base, GRID, [alt], **SETTINGS)
-    return ds, _jit_chunk._cache_size() - before
+    return ds, chunk_program._cache_size() - before
 
 
 def test_dims_and_coordinates(swept: tuple[xr.Dataset, int]) -> None:
@@ -174,9 +174,9 @@ def test_grid_over_an_uncertain_input(files: tuple[Path, Path]) -> None:
     with USD 30 bn of cash outlives the one with USD 1 bn."""
     key = "companies.alab.cash0"
     assert not load_priors(files[0]).inputs[key].is_point
-    before = _jit_chunk._cache_size()
+    before = chunk_program._cache_size()
     ds = mc_engine.sweep(files[0], {key: [1.0, 30.0]}, **SETTINGS)
-    assert _jit_chunk._cache_size() - before <= 1
+    assert chunk_program._cache_size() - before <= 1
     assert "companies.alab.cash0" not in ds["input"].values  # pinned: no longer a sensitivity input
     one = mc_engine.simulate(pin_inputs(load_priors(files[0]), {key: 30.0}), N_PATHS, SEED, HORIZON,
                              chunk_paths=CHUNK, block_size=BLOCK, thin=THIN, sensitivity_paths=N_PATHS)

@@ -131,23 +131,65 @@ def bin_index(x: jax.Array, edges: jax.Array) -> jax.Array:
 
     ``x`` (paths, *cells), ``edges`` (*cells, 5) as from :func:`pilot_edges`.
     """
-    m, s, lo, hi = (edges[None, ..., i] for i in range(4))
+    return _by_cells(lambda xc: cell_bins(xc, edges.reshape(-1, edges.shape[-1])), x)
+
+
+def cell_major(x: jax.Array) -> jax.Array:
+    """(paths, *cells) -> (cells, paths): the layout the sketch works in (each cell's values contiguous)."""
+    return jnp.moveaxis(x.reshape(x.shape[0], -1), 0, 1)
+
+
+def _by_cells(fn, x: jax.Array) -> jax.Array:  # noqa: ANN001
+    """``fn`` of the cell-major ``x``, its (cells, paths) result put back as (paths, *cells)."""
+    return jnp.moveaxis(fn(cell_major(x)), 1, 0).reshape(x.shape)
+
+
+def cell_bins(x: jax.Array, edges: jax.Array) -> jax.Array:
+    """:func:`bin_index` of cell-major values: ``x`` (cells, paths), ``edges`` (cells, 5) -> (cells, paths) int32.
+
+    Cell-major, the per-cell edges broadcast along the contiguous path axis: 3x faster than the same
+    arithmetic on (paths, companies, variables) arrays, same bits."""
+    m, s, lo, hi = (edges[:, i, None] for i in range(4))
     y = asinh((x - m) / s)
     # Clip before the cast: a value past float32 range after scaling (y = +-inf) must not wrap around.
     pos = jnp.clip(jnp.floor((y - lo) / (hi - lo) * N_BINS), -1, N_BINS) + 1
     return pos.astype(jnp.int32)
 
 
+def cell_histogram(x: jax.Array, weight: jax.Array, edges: jax.Array) -> jax.Array:
+    """Counts per cell and bin, int32 (cells, N_BINS + 2), of cell-major ``x`` (cells, paths) where ``weight``;
+    values equal to the cell's atom (and NaN) are left out.
+
+    One cell at a time (a loop, not unrolled): each cell's counts (16 KB) stay in L1 cache while its values
+    are added, where one scatter into every cell's counts at once (1.3 MB) missed cache on every add, 4-6x
+    slower on CPU. Counts are integers, so the order of the adds does not matter."""
+    n_cells = x.shape[0]
+    counted = weight & (x != edges[:, 4, None]) & ~jnp.isnan(x)
+    # Values not counted go to one spare slot past the last bin, dropped at the end.
+    pos = jnp.where(counted, cell_bins(x, edges), N_BINS + 2)
+
+    def one_cell(i: jax.Array, counts: jax.Array) -> jax.Array:
+        return counts.at[i, pos[i]].add(1, mode="promise_in_bounds")
+
+    counts = jax.lax.fori_loop(0, n_cells, one_cell, jnp.zeros((n_cells, N_BINS + 3), jnp.int32))
+    return counts[:, : N_BINS + 2]
+
+
+def cell_sketch(x: jax.Array, weight: jax.Array, edges: jax.Array) -> dict[str, jax.Array]:
+    """Everything the quantile sketch merges, of cell-major ``x`` (cells, paths) where ``weight`` (bool):
+    ``hist`` (cells, N_BINS + 2), ``atoms`` (cells,), ``extremes`` and ``ties`` (2, cells): min / max and how
+    many values equal each (see :func:`histogram`, :func:`atom_count`, :func:`ties_at_extremes`)."""
+    low = jnp.min(jnp.where(weight, x, jnp.inf), axis=1)
+    high = jnp.max(jnp.where(weight, x, -jnp.inf), axis=1)
+    count = lambda hit: (weight & hit).sum(1, dtype=jnp.int32)  # noqa: E731
+    return {"hist": cell_histogram(x, weight, edges), "atoms": count(x == edges[:, 4, None]),
+            "extremes": jnp.stack([low, high]), "ties": jnp.stack([count(x == low[:, None]), count(x == high[:, None])])}
+
+
 def histogram(x: jax.Array, weight: jax.Array, edges: jax.Array) -> jax.Array:
     """Counts per cell and bin, int32 (*cells, N_BINS + 2); ``weight`` (bool) selects the values. Values equal
     to the cell's atom are left out (:func:`atom_count` counts them)."""
-    weight = weight & (x != edges[None, ..., 4])
-    cells = int(np.prod(x.shape[1:]))
-    idx = bin_index(x, edges).reshape(x.shape[0], cells)
-    flat = idx + (jnp.arange(cells, dtype=jnp.int32) * (N_BINS + 2))[None, :]
-    counts = jnp.zeros(cells * (N_BINS + 2), jnp.int32).at[flat.reshape(-1)].add(
-        weight.reshape(-1).astype(jnp.int32), mode="drop"
-    )
+    counts = cell_histogram(cell_major(x), cell_major(weight), edges.reshape(-1, edges.shape[-1]))
     return counts.reshape(*x.shape[1:], N_BINS + 2)
 
 
@@ -182,7 +224,24 @@ def merge_ties(ext_a: np.ndarray, ties_a: np.ndarray, ext_b: np.ndarray, ties_b:
 def block_sums(x: jax.Array, weight: jax.Array, block: int) -> jax.Array:
     """Sum per key block, (blocks, *cells) float32: merged in float64 on the host in block order, so means do
     not depend on chunking."""
-    return pairwise_sum(jnp.where(weight, x, 0.0).reshape(-1, block, *x.shape[1:]))
+    sums = cell_block_sums(cell_major(x), cell_major(weight), block)
+    return sums.reshape(sums.shape[0], *x.shape[1:])
+
+
+def cell_block_sums(x: jax.Array, weight: jax.Array, block: int) -> jax.Array:
+    """:func:`block_sums` of cell-major ``x`` (cells, paths): (blocks, cells) float32, the same bits."""
+    per_block = jnp.where(weight, x, 0.0).reshape(x.shape[0], -1, block)  # (cells, blocks, block)
+    return _pairwise_last(per_block).T
+
+
+def _pairwise_last(x: jax.Array) -> jax.Array:
+    """:func:`pairwise_sum` over the last axis (the same pairs, so the same rounding)."""
+    while x.shape[-1] > 1:
+        if x.shape[-1] % 2:
+            x = jnp.concatenate([x, jnp.zeros_like(x[..., :1])], axis=-1)
+        half = x.shape[-1] // 2
+        x = x[..., :half] + x[..., half:]
+    return x[..., 0]
 
 
 def pairwise_sum(x: jax.Array) -> jax.Array:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,9 +46,35 @@ class _Layout:
     """Permutation from (points, group 1, group 2, ...) column order to input order."""
 
 
+class DrawArrays(NamedTuple):
+    """The copula factor with every tabulated group's quantile table, built once per run (:func:`draw_arrays`).
+
+    Passed where :func:`draw_matrix` takes ``factor``: the tables are then not rebuilt for every chunk."""
+
+    factor: jax.Array
+    tables: tuple[jax.Array | None, ...]
+    """Per group of ``_Layout.groups``: its (TABLE_POINTS, inputs) table, None for closed-form groups."""
+
+
+def quantile_tables(layout: _Layout, theta: jax.Array) -> tuple[jax.Array | None, ...]:
+    """Every tabulated group's quantile table at ``theta`` (None for closed-form groups)."""
+    return tuple(None if _closed_form(template) else _table(template, theta[jnp.asarray(theta_idx, jnp.int32)])
+                 for template, _, theta_idx, _ in layout.groups)
+
+
+def draw_arrays(layout: _Layout, theta: jax.Array, factor: jax.Array) -> DrawArrays:
+    """``factor`` and the quantile tables at ``theta`` (jit it once per run: see :class:`DrawArrays`)."""
+    return DrawArrays(jnp.asarray(factor), quantile_tables(layout, theta))
+
+
 def draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax.Array, theta: jax.Array,
-                 factor: jax.Array) -> jax.Array:
-    """Every input of ``n_blocks`` blocks: shape (n_blocks * block_size, inputs), columns in ``layout.names``."""
+                factor: jax.Array | DrawArrays) -> jax.Array:
+    """Every input of ``n_blocks`` blocks: shape (n_blocks * block_size, inputs), columns in ``layout.names``.
+
+    ``factor``: the copula factor, or a :class:`DrawArrays` whose quantile tables were built from ``theta``
+    beforehand (the same numbers, without building the tables again)."""
+    tables = factor.tables if isinstance(factor, DrawArrays) else quantile_tables(layout, theta)
+    factor = factor.factor if isinstance(factor, DrawArrays) else factor
     keys = block_keys(key, first_block, n_blocks)
     n = n_blocks * layout.block_size
     z = jax.vmap(lambda k: jax.random.normal(k, (layout.block_size, layout.n_normals)))(keys)
@@ -57,14 +83,13 @@ def draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax
         cols = jnp.asarray(layout.corr_cols)
         z = z.at[:, cols].set(z[:, cols] @ factor.T)
     parts = [jnp.broadcast_to(theta[jnp.asarray(layout.point_theta, jnp.int32)][None, :], (n, len(layout.point_theta)))]
-    for template, _, theta_idx, zcols in layout.groups:
-        thetas = theta[jnp.asarray(theta_idx, jnp.int32)]
+    for (template, _, theta_idx, zcols), table in zip(layout.groups, tables, strict=True):
         zg = z[:, jnp.asarray(zcols, jnp.int32)]
-        if _closed_form(template):
+        if table is None:
             draw = jax.vmap(partial(ppf_from_normal, template), in_axes=(0, 1), out_axes=1)
-            parts.append(draw(thetas, zg))
+            parts.append(draw(theta[jnp.asarray(theta_idx, jnp.int32)], zg))
         else:
-            parts.append(_tabulated(template, thetas, zg))
+            parts.append(_interpolate(table, zg))
     return jnp.concatenate(parts, axis=1)[:, jnp.asarray(layout.order, jnp.int32)]
 
 
@@ -81,15 +106,18 @@ def _closed_form(template: Dist) -> bool:
     return template.family in ("normal", "lognormal", "uniform", "triangular") and untruncated
 
 
-def _tabulated(template: Dist, thetas: jax.Array, z: jax.Array) -> jax.Array:
-    """Quantiles by linear interpolation in a per-input table over normal scores.
+def _table(template: Dist, thetas: jax.Array) -> jax.Array:
+    """Quantile table over normal scores of ``k`` inputs of one structure: ``thetas`` (k, n_flat) -> (points, k).
 
     Beta/PERT inverses and mixtures need an iterative inversion; doing it once per input on a fixed grid of
-    ``TABLE_POINTS`` scores, instead of once per path, makes drawing ~100x cheaper. ``thetas`` (k, n_flat),
-    ``z`` (paths, k) -> (paths, k).
+    ``TABLE_POINTS`` scores, instead of once per path, makes drawing ~100x cheaper.
     """
     grid = jnp.linspace(-TABLE_Z, TABLE_Z, TABLE_POINTS, dtype=jnp.float32)
-    table = jax.vmap(lambda th: ppf_from_normal(template, th, grid))(thetas).T  # (points, k)
+    return jax.vmap(lambda th: ppf_from_normal(template, th, grid))(thetas).T
+
+
+def _interpolate(table: jax.Array, z: jax.Array) -> jax.Array:
+    """Quantiles by linear interpolation in per-input tables (points, k) at normal scores ``z`` (paths, k)."""
     pos = (jnp.clip(z, -TABLE_Z, TABLE_Z) + TABLE_Z) * ((TABLE_POINTS - 1) / (2 * TABLE_Z))
     lo = jnp.clip(jnp.floor(pos).astype(jnp.int32), 0, TABLE_POINTS - 2)
     frac = pos - lo

@@ -12,7 +12,8 @@ global order, exactly as one process folds them, so the result is bit-identical.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -57,77 +58,79 @@ def _gather(x: np.ndarray) -> np.ndarray:
     return np.stack([np.frombuffer(r.tobytes()[: x.nbytes], x.dtype).reshape(x.shape) for r in rows])
 
 
-def merge_processes(acc: Any, horizon: dict[str, np.ndarray], final: dict[str, np.ndarray],
-                    inputs: dict[str, list[np.ndarray]], keep: int, input_names: Sequence[str],
-                    ranges: Sequence[range], superblock: int) -> dict[str, Any]:
-    """Combine every process's reductions (call on every process; every process gets the same result).
+MERGE_WAIT_S: int = 3600
+"""How long a process that finished its blocks waits for the others before merging."""
+
+
+def _wait_for_every_process() -> None:
+    """Wait (up to ``MERGE_WAIT_S``) until every process has finished its blocks.
+
+    Processes reach the merge at different times (the first ones may hold more superblocks, and machines
+    differ); the collectives' own set-up gives up after 30 s, so without this a process that finished early
+    failed with "Gloo context initialization failed: DEADLINE_EXCEEDED"."""
+    from jax._src import distributed  # the coordination service's barrier: no public API for its timeout
+
+    client = distributed.global_state.client
+    if client is not None:
+        # Every process merges the same runs in the same order, so the n-th merge has the same barrier name.
+        client.wait_at_barrier(f"mc_engine_merge_processes_{next(_merges)}", MERGE_WAIT_S * 1000)
+
+
+_merges = itertools.count()
+
+
+def merge_processes(acc: Any, ranges: Sequence[range], superblock: int, n_companies: int, n_inputs: int) -> None:
+    """Combine every process's reductions into ``acc`` (call on every process; every process gets the same result).
 
     Args:
         acc: this process's :class:`~mc_engine.engine.simulate.Accumulator` (finished, superblocks kept); its
-            fields are replaced by the merged ones.
-        horizon: this process's horizon sketches ``hist``, ``extremes``, ``ties``, ``atoms``, ``rounds``, ``down``.
-        final, inputs: the sensitivity subsample (held by process 0, which owns the run's first paths).
-        keep: paths in the sensitivity subsample; input_names: its uncertain inputs.
+            counts, sketches, sums and sensitivity subsample (held by process 0, which owns the run's first
+            paths) are replaced by the merged ones.
         ranges: every process's key blocks (:func:`process_block_range`); superblock: blocks per unit.
-
-    Returns:
-        ``horizon``, ``final`` and ``inputs`` merged.
+        n_companies, n_inputs: the subsample's widths.
     """
-    for k in ("counts", "hist", "mhist", "atoms", "matoms", "regime"):
-        setattr(acc, k, _gather(getattr(acc, k)).sum(0))
-    for k, t in (("extremes", "ties"), ("mextremes", "mties")):
-        ext, ties = _merge_ties(_gather(getattr(acc, k)), _gather(getattr(acc, t)), axis=2)
-        setattr(acc, k, ext)
-        setattr(acc, t, ties)
+    _wait_for_every_process()
+    for part, axis in ((acc.quarters, 2), (acc.horizon, 1)):
+        for k in [k for k in part if k not in ("extremes", "ties")]:
+            part[k] = _gather(part[k]).sum(0)
+        part["extremes"], part["ties"] = _merge_ties(_gather(part["extremes"]), _gather(part["ties"]), axis=axis)
     units = [sorted({b // superblock for b in r}) for r in ranges]
     width = max(len(u) for u in units)
-    for k in ("sums", "msums"):
-        own = acc.superblocks[k]
-        cells = getattr(acc, "extremes" if k == "sums" else "mextremes")[:, 0].shape  # (T, *cells)
-        mine = np.zeros((width, *cells))
-        for i, unit in enumerate(sorted(own)):
-            mine[i] = own[unit]
-        total = None
-        for p_units, rows in zip(units, _gather(mine), strict=True):
-            for i in range(len(p_units)):  # superblocks in global order: the fold of a one-process run
-                total = rows[i] if total is None else total + rows[i]
-        setattr(acc, k, total)
-    merged_horizon = {"hist": _gather(horizon["hist"]).sum(0), "atoms": _gather(horizon["atoms"]).sum(0),
-                      "rounds": _gather(horizon["rounds"]).sum(0),
-                      "down": _gather(horizon["down"]).sum(0)}
-    merged_horizon["extremes"], merged_horizon["ties"] = _merge_ties(_gather(horizon["extremes"]),
-                                                                     _gather(horizon["ties"]), axis=1)
-    n_comp = final["survived"].shape[1]
-    own_final = {"survived": final["survived"] if len(final["survived"]) == keep else np.zeros((keep, n_comp), bool),
-                 "cumburn": final["cumburn"] if len(final["cumburn"]) == keep else np.zeros((keep, n_comp), np.float32)}
-    own_inputs = {n: np.concatenate(inputs[n]) if n in inputs else np.zeros(keep, np.float32) for n in input_names}
-    return {"horizon": merged_horizon,
-            "final": {k: _gather(v.astype(np.float32 if k == "cumburn" else bool))[0] for k, v in own_final.items()},
-            "inputs": {n: _gather(v.astype(np.float32))[0] for n, v in own_inputs.items()}}
+    cells = acc.quarters["atoms"].shape  # (T, cells)
+    mine = np.zeros((width, *cells))
+    for i, unit in enumerate(sorted(acc.superblocks)):
+        mine[i] = acc.superblocks[unit]
+    total = None
+    for p_units, rows in zip(units, _gather(mine), strict=True):
+        for i in range(len(p_units)):  # superblocks in global order: the fold of a one-process run
+            total = rows[i] if total is None else total + rows[i]
+    acc.sums = total
+    keep = acc.plan.keep
+    head = acc.head_arrays(n_companies, n_inputs)
+    widths = {"inputs": n_inputs}
+    acc.head = {k: [_gather(v if len(v) == keep else np.zeros((keep, widths.get(k, n_companies)), v.dtype))[0]]
+                for k, v in head.items()}
 
 
-def run_chunks_on_devices(model: Model, key: jax.Array, first_blocks: Sequence[int], n_blocks: int, horizon: int,
-                          reducer: Callable[..., Any], aux_shared: dict[str, Any], aux_per_chunk: list[dict[str, Any]],
-                          theta: np.ndarray, devices: Sequence[jax.Device], mode: str = "random") -> list[tuple]:
+def run_chunks_on_devices(model: Model, key: jax.Array, first_blocks: Sequence[int], static: tuple,
+                          tables: dict[str, Any], n_valid: Sequence[int], theta: np.ndarray,
+                          devices: Sequence[jax.Device]) -> list[dict[str, Any]]:
     """Run chunks starting at ``first_blocks`` (one per device, ``len(first_blocks) == len(devices)``).
 
-    Each chunk's arguments are committed to its device and the one jitted chunk program runs there; JAX
-    dispatches asynchronously, so the devices work at the same time. (XLA compiles the program once per
-    device; see docs/scale.md.)
+    Each chunk's arguments are committed to its device and the one jitted chunk program
+    (:func:`chunk.chunk_program`, static arguments ``static``) runs there; JAX dispatches asynchronously,
+    so the devices work at the same time. (XLA compiles the program once per device; see docs/scale.md.)
 
     Returns:
-        ``(final, ys, draws)`` per chunk, in the order of ``first_blocks``, as host numpy pytrees.
+        The chunk program's output per chunk, in the order of ``first_blocks``, as host numpy pytrees.
     """
-    from .scan import _jit_chunk
+    from .chunk import chunk_program, run_arrays
 
-    static = (model.sampler.layout, model.layout)
     pending = []
-    for first, aux_own, device in zip(first_blocks, aux_per_chunk, devices, strict=True):
-        args = jax.device_put((key, jnp.uint32(first), jnp.asarray(theta, jnp.float32),
-                               jnp.asarray(model.sampler.factor), {k: jnp.asarray(v) for k, v in model.consts.items()},
-                               {**{k: jnp.asarray(v) for k, v in aux_shared.items()},
-                                **{k: jnp.asarray(v) for k, v in aux_own.items()}}), device)
-        pending.append(_jit_chunk(static, n_blocks, horizon, mode, reducer, *args))
+    for first, valid, device in zip(first_blocks, n_valid, devices, strict=True):
+        args = jax.device_put((key, jnp.uint32(first), *run_arrays(model, theta),
+                               {k: jnp.asarray(v) for k, v in tables.items()}, jnp.int32(valid)), device)
+        pending.append(chunk_program(*static, *args))
     return [jax.tree.map(np.asarray, out) for out in pending]
 
 

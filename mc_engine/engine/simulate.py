@@ -2,7 +2,13 @@
 
 Chunks are whole key blocks; the last chunk is padded with whole blocks whose
 paths are masked out, so every chunk has the same shape (one compiled program)
-and every result is the same for any chunk size.
+and every result is the same for any chunk size. Each chunk is simulated and
+reduced on the device (:mod:`.chunk`); the host only adds merged counts.
+
+The parts, in the order a run uses them: :class:`ChunkPlan` (which blocks, in which
+chunks), :func:`pilot` (the first chunk's thin sample sets the sketch edges),
+:class:`Accumulator` (merges chunk reductions exactly), :func:`stop_early` (the
+precision rule), and :func:`simulate_raw`, the loop.
 """
 
 from __future__ import annotations
@@ -27,29 +33,29 @@ from .._options import (
 )
 from ..inputs.loader import Priors
 from ..model.market import INDICES
-from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
-from .reduce import (
-    COMPANY_VARS,
-    N_BINS,
-    atom_count,
-    block_sums,
-    histogram,
-    masked_extremes,
-    merge_ties,
-    pilot_edges,
-    ties_at_extremes,
+from .chunk import (
+    HORIZON_VARS,
+    N_COUNTS,
+    THIN_MARKET,
+    THIN_VARS,
+    ChunkReducer,
+    chunk_program,
+    dummy_tables,
+    run_arrays,
 )
-from .scan import Model, compile_model, run_chunk
+from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
+from .reduce import COMPANY_VARS, N_BINS, merge_ties, pilot_edges
+from .scan import Model, compile_model
 from .shard import merge_processes, process_block_range, run_chunks_on_devices
 
+__all__ = ["DEFAULT_QUANTILES", "N_COUNTS", "SUPERBLOCK", "THIN_MARKET", "THIN_VARS", "RawResult", "simulate_raw"]
+
 DEFAULT_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99)
-THIN_VARS: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status")
-THIN_MARKET: tuple[str, ...] = INDICES + ("regime",)
 
-
-N_COUNTS: int = 6
-"""Path counts per company and quarter: alive, defaulted, acquired, and defaults by cause (cash exhausted,
-covenant, maturity not refinanced; funding.CAUSES without acquisition, which is the acquired count)."""
+SUPERBLOCK: int = 64
+"""Key blocks per summation unit: block sums are added in block order within a superblock, and superblock
+totals in superblock order, so float64 means are the same for any chunking, device count or host split
+(hosts take whole superblocks)."""
 
 
 def default_chunk_paths(block_size: int = DEFAULT_BLOCK_SIZE) -> int:
@@ -58,118 +64,180 @@ def default_chunk_paths(block_size: int = DEFAULT_BLOCK_SIZE) -> int:
     return blocks * block_size
 
 
-def _reducer(aux: dict[str, Any], t: jax.Array, obs: dict[str, jax.Array], alive_prev: jax.Array) -> dict:
-    """Per-quarter reductions of one chunk (see module docstring of reduce.py)."""
-    valid = aux["valid"]
-    block = aux["block_size"]
-    status = obs["status"]
-    v2 = valid[:, None]
-    alive = (status == 0) & v2
-    cause = obs["cause"]
-    counts = jnp.stack([alive.sum(0), ((status == 1) & v2).sum(0), ((status == 2) & v2).sum(0),
-                        *[((cause == k) & v2).sum(0) for k in (1, 2, 3)]]).astype(jnp.int32)
-    x = jnp.stack([obs[v] for v in COMPANY_VARS], axis=-1)
-    w = jnp.broadcast_to(alive[:, :, None], x.shape)
-    mkt = jnp.stack([obs[k] for k in INDICES], axis=-1)
-    wm = jnp.broadcast_to(v2, mkt.shape)
-    i = t - 1
-    thin = aux["thin"]
-    low, high = masked_extremes(x, w)
-    mlow, mhigh = masked_extremes(mkt, wm)
-    return {
-        "counts": counts,
-        "hist": histogram(x, w, aux["edges"][i]),
-        "atoms": atom_count(x, w, aux["edges"][i]),
-        "extremes": jnp.stack([low, high]),
-        "ties": ties_at_extremes(x, w, low, high),
-        "sums": block_sums(x, w, block),
-        "mhist": histogram(mkt, wm, aux["medges"][i]),
-        "matoms": atom_count(mkt, wm, aux["medges"][i]),
-        "mextremes": jnp.stack([mlow, mhigh]),
-        "mties": ties_at_extremes(mkt, wm, mlow, mhigh),
-        "msums": block_sums(mkt, wm, block),
-        "regime": jnp.stack([((obs["regime"] == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
-        "thin": {k: obs[k][:thin] for k in (*THIN_VARS, *THIN_MARKET)},
-    }
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Which key blocks this process runs, in chunks of ``chunk_blocks``.
+
+    Attributes:
+        n_paths: paths of the whole run (every process); blocks: this process's key blocks (whole
+            superblocks, :func:`shard.process_block_range`); keep: paths of the sensitivity subsample, the
+            run's first (process 0's, at most its share).
+    """
+
+    n_paths: int
+    block_size: int
+    chunk_blocks: int
+    blocks: range
+    keep: int
+
+    @classmethod
+    def make(cls, n_paths: int, block_size: int, chunk_paths: int | None, prng: str, sensitivity_paths: int,
+             index: int, count: int) -> ChunkPlan:
+        total_blocks = math.ceil(n_paths / block_size)
+        if prng in SINGLE_BLOCK_PRNGS:
+            chunk_paths = block_size
+        chunk_paths = chunk_paths or default_chunk_paths(block_size)
+        chunk_blocks = max(1, min(chunk_paths // block_size, total_blocks))
+        first_share = process_block_range(total_blocks, 0, count, align=SUPERBLOCK)
+        keep = min(sensitivity_paths, n_paths, first_share.stop * block_size)
+        return cls(n_paths, block_size, chunk_blocks,
+                   process_block_range(total_blocks, index, count, align=SUPERBLOCK), keep)
+
+    @property
+    def chunk_paths(self) -> int:
+        return self.chunk_blocks * self.block_size
+
+    @property
+    def firsts(self) -> range:
+        """First block of each chunk (a range: 1e12 paths need no list of 1e8 chunks)."""
+        return range(self.blocks.start, self.blocks.stop, self.chunk_blocks)
+
+    @property
+    def end(self) -> int:
+        """One past this process's last path."""
+        return min(self.n_paths, self.blocks.stop * self.block_size)
+
+    @property
+    def my_paths(self) -> int:
+        return max(0, self.end - self.blocks.start * self.block_size)
+
+    def n_valid(self, first: int) -> int:
+        """Paths of the chunk starting at block ``first`` that count (the rest pad it to the chunk's shape)."""
+        return int(np.clip(self.end - first * self.block_size, 0, self.chunk_paths))
+
+    def done_after(self, first: int) -> int:
+        """This process's paths done once the chunk starting at block ``first`` is merged."""
+        return min((first + self.chunk_blocks) * self.block_size, self.end) - self.blocks.start * self.block_size
 
 
-SUPERBLOCK: int = 64
-"""Key blocks per summation unit: block sums are added in block order within a superblock, and superblock
-totals in superblock order, so float64 means are the same for any chunking, device count or host split
-(hosts take whole superblocks)."""
+@dataclass(frozen=True)
+class Pilot:
+    """What the pilot chunk (the run's first paths, whatever the chunking) fixes for the run.
+
+    Attributes:
+        tables: sketch edges of every quarter's cells (``edges``, (T, C*V + M, 5)) and of the horizon cells
+            (``fedges``, (C*2, 5)), float32, as :func:`reduce.pilot_edges` makes them.
+        thin: the thin sample, {name: (T, thin, ...)}.
+    """
+
+    tables: dict[str, np.ndarray]
+    thin: dict[str, np.ndarray]
+
+
+def pilot(run: Callable[[int, dict[str, np.ndarray], int], dict], plan: ChunkPlan, horizon: int, thin: int,
+          nc: int) -> Pilot:
+    """Run the first chunk with placeholder edges and derive the sketch edges from its first ``thin`` paths."""
+    n_cells = nc * len(COMPANY_VARS) + len(INDICES)
+    out = run(0, dummy_tables(horizon, n_cells, nc * len(HORIZON_VARS)), min(plan.n_paths, plan.chunk_paths))
+    thin_obs = {k: np.asarray(v) for k, v in out["quarters"]["thin"].items()}
+    alive = np.broadcast_to((thin_obs["status"] == 0)[..., None], (*thin_obs["status"].shape, len(COMPANY_VARS)))
+    companies = np.stack([thin_obs[v] for v in COMPANY_VARS], axis=-1)  # (T, thin, C, V)
+    market = np.stack([thin_obs[k] for k in INDICES], axis=-1)  # (T, thin, M)
+    edges = np.stack([np.concatenate([pilot_edges(companies[t], alive[t]).reshape(-1, 5),
+                                      pilot_edges(market[t], np.ones_like(market[t], bool))])
+                      for t in range(horizon)])
+    head = out["horizon"]["head"]
+    final_cells = np.stack([np.asarray(head[k])[:thin] for k in HORIZON_VARS], -1)  # (thin, C, 2)
+    fedges = pilot_edges(final_cells, np.ones_like(final_cells, bool)).reshape(-1, 5)
+    return Pilot({"edges": edges, "fedges": fedges}, thin_obs)
+
+
+def _empty_sketch(lead: tuple[int, ...], cells: int) -> dict[str, np.ndarray]:
+    """Merged sketch of no values: ``hist`` (*lead, cells, bins), ``atoms`` (*lead, cells), ``extremes`` (+inf /
+    -inf) and ``ties`` (*lead, 2, cells)."""
+    extremes = np.stack([np.full((*lead, cells), np.inf, np.float32), np.full((*lead, cells), -np.inf, np.float32)],
+                        axis=len(lead))
+    return {"hist": np.zeros((*lead, cells, N_BINS + 2), np.int64), "atoms": np.zeros((*lead, cells), np.int64),
+            "extremes": extremes, "ties": np.zeros((*lead, 2, cells), np.int64)}
 
 
 @dataclass
 class Accumulator:
     """Merged reductions of the chunks run so far (host side, exact integer counts, float64 sums).
 
-    ``start``/``stop``: this process's key blocks; blocks outside (padding) are skipped. Block sums go into
-    the open superblock's running total; a finished superblock is folded into ``sums``/``msums`` in order,
-    or, with ``keep_superblocks`` (several processes), kept by index for :func:`shard.merge_processes`.
+    Cells are the chunk program's: every quarter companies x ``COMPANY_VARS`` then ``INDICES``; at the horizon
+    companies x ``HORIZON_VARS``. Block sums go into the open superblock's running total; a finished
+    superblock is folded into ``sums`` in order, or, with ``keep_superblocks`` (several processes), kept by
+    index for :func:`shard.merge_processes`. ``head``: the sensitivity subsample's outcomes and inputs.
     """
 
-    counts: np.ndarray
-    hist: np.ndarray
-    mhist: np.ndarray
-    extremes: np.ndarray
-    mextremes: np.ndarray
-    ties: np.ndarray
-    mties: np.ndarray
-    atoms: np.ndarray
-    matoms: np.ndarray
-    regime: np.ndarray
-    start: int
-    stop: int
+    plan: ChunkPlan
+    quarters: dict[str, np.ndarray]
+    horizon: dict[str, np.ndarray]
     keep_superblocks: bool = False
     sums: np.ndarray | None = None
-    msums: np.ndarray | None = None
-    superblocks: dict[str, dict[int, np.ndarray]] = field(default_factory=lambda: {"sums": {}, "msums": {}})
-    _open: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)
+    superblocks: dict[int, np.ndarray] = field(default_factory=dict)
+    head: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    _open: tuple[int, np.ndarray] | None = None
 
     @classmethod
-    def empty(cls, horizon: int, nc: int, nv: int, nm: int, start: int, stop: int,
+    def empty(cls, plan: ChunkPlan, horizon: int, n_cells: int, n_horizon_cells: int, nc: int,
               keep_superblocks: bool = False) -> Accumulator:
-        ext = lambda *cells: np.stack([np.full(cells, np.inf, np.float32), np.full(cells, -np.inf, np.float32)])  # noqa: E731
-        return cls(counts=np.zeros((horizon, N_COUNTS, nc), np.int64), hist=np.zeros((horizon, nc, nv, N_BINS + 2), np.int64),
-                   mhist=np.zeros((horizon, nm, N_BINS + 2), np.int64),
-                   extremes=np.stack([ext(nc, nv)] * horizon), mextremes=np.stack([ext(nm)] * horizon),
-                   ties=np.zeros((horizon, 2, nc, nv), np.int64), mties=np.zeros((horizon, 2, nm), np.int64),
-                   atoms=np.zeros((horizon, nc, nv), np.int64), matoms=np.zeros((horizon, nm), np.int64),
-                   regime=np.zeros((horizon, 3), np.int64), start=start, stop=stop, keep_superblocks=keep_superblocks)
+        quarters = {"counts": np.zeros((horizon, N_COUNTS, nc), np.int64), "regime": np.zeros((horizon, 3), np.int64),
+                    **_empty_sketch((horizon,), n_cells)}
+        final = {"rounds": np.zeros(nc, np.int64), "down": np.zeros(nc, np.int64), **_empty_sketch((), n_horizon_cells)}
+        return cls(plan, quarters, final, keep_superblocks)
 
-    def add(self, ys: dict[str, Any], first_block: int) -> None:
-        get = lambda k: np.asarray(ys[k])  # noqa: E731
-        for k in ("counts", "hist", "mhist", "atoms", "matoms", "regime"):
-            setattr(self, k, getattr(self, k) + get(k).astype(np.int64))
-        for k, t in (("extremes", "ties"), ("mextremes", "mties")):
-            ext, ties = merge_ties(getattr(self, k), getattr(self, t), get(k), get(t), axis=1)
-            setattr(self, k, ext)
-            setattr(self, t, ties)
-        for k in ("sums", "msums"):
-            blocks = get(k).astype(np.float64)  # (T, blocks, ...)
-            for b in range(blocks.shape[1]):
-                g = first_block + b
-                if self.start <= g < self.stop:
-                    self._add_block(k, g, blocks[:, b])
+    def add(self, out: dict[str, Any], first: int) -> None:
+        """Merge the chunk that starts at block ``first`` (its :func:`chunk.chunk_program` output, on the host)."""
+        ys, fin = out["quarters"], out["horizon"]
+        for into, new, axis in ((self.quarters, {**ys["sketch"], "counts": ys["counts"], "regime": ys["regime"]}, 1),
+                                (self.horizon, {**fin["sketch"], "rounds": fin["rounds"], "down": fin["down"]}, 0)):
+            for k in ("counts", "regime", "hist", "atoms", "rounds", "down"):
+                if k in into:
+                    into[k] += np.asarray(new[k], np.int64)
+            into["extremes"], into["ties"] = merge_ties(into["extremes"], into["ties"], np.asarray(new["extremes"]),
+                                                        np.asarray(new["ties"]), axis=axis)
+        blocks = np.asarray(ys["sums"], np.float64)  # (T, blocks, cells)
+        for b in range(blocks.shape[1]):
+            if first + b in self.plan.blocks:
+                self._add_block(first + b, blocks[:, b])
+        start = first * self.plan.block_size
+        if start < self.plan.keep:
+            take = min(self.plan.keep - start, self.plan.chunk_paths)
+            for k, v in fin["head"].items():
+                self.head.setdefault(k, []).append(np.asarray(v)[:take])
 
-    def _add_block(self, k: str, g: int, block: np.ndarray) -> None:
+    def _add_block(self, g: int, block: np.ndarray) -> None:
         unit = g // SUPERBLOCK
-        if k in self._open and self._open[k][0] != unit:
-            self._close(k)
-        held = self._open.get(k)
-        self._open[k] = (unit, block if held is None else held[1] + block)
+        if self._open is not None and self._open[0] != unit:
+            self._close()
+        self._open = (unit, block if self._open is None else self._open[1] + block)
 
-    def _close(self, k: str) -> None:
-        unit, total = self._open.pop(k)
+    def _close(self) -> None:
+        unit, total = self._open
+        self._open = None
         if self.keep_superblocks:
-            self.superblocks[k][unit] = total
+            self.superblocks[unit] = total
         else:
-            setattr(self, k, total if getattr(self, k) is None else getattr(self, k) + total)
+            self.sums = total if self.sums is None else self.sums + total
 
     def finish(self) -> None:
-        """Close the open superblocks (call once, after the last chunk)."""
-        for k in list(self._open):
-            self._close(k)
+        """Close the open superblock (call once, after the last chunk)."""
+        if self._open is not None:
+            self._close()
+
+    def head_arrays(self, nc: int, n_inputs: int) -> dict[str, np.ndarray]:
+        """The sensitivity subsample: ``survived``, ``cumburn``, ``raised`` (keep, C), ``inputs`` (keep, inputs)."""
+        empty = {"survived": np.zeros((0, nc), bool), "inputs": np.zeros((0, n_inputs), np.float32)}
+        return {k: np.concatenate(self.head[k]) if self.head.get(k) else empty.get(k, np.zeros((0, nc), np.float32))
+                for k in ("survived", *HORIZON_VARS, "inputs")}
+
+
+def stop_early(until: Callable[[np.ndarray, int], bool] | None, acc: Accumulator, n_done: int, n_paths: int) -> bool:
+    """The precision rule: after a chunk, ``until`` (if any) sees the path counts merged so far (quarters,
+    ``N_COUNTS``, companies) and the paths done, and True ends the run there (short of ``n_paths``)."""
+    return until is not None and n_done < n_paths and bool(until(acc.quarters["counts"], n_done))
 
 
 @dataclass(frozen=True)
@@ -197,22 +265,10 @@ class RawResult:
     msums: np.ndarray
     regime: np.ndarray  # (T, 3)
     thin: dict[str, np.ndarray]
-    final: dict[str, np.ndarray]  # horizon values of every path kept for the sensitivity subsample + sketches
+    final: dict[str, np.ndarray]  # horizon values of every path kept for the sensitivity subsample
     horizon_stats: dict[str, np.ndarray]
     sens_inputs: dict[str, np.ndarray]
     timings: dict[str, float]
-
-
-def _valid(first_block: int, n_blocks: int, block: int, n_paths: int, stop_block: int | None = None) -> np.ndarray:
-    """Which paths of a chunk count: those before ``n_paths`` (and before block ``stop_block``)."""
-    end = n_paths if stop_block is None else min(n_paths, stop_block * block)
-    return (first_block * block + np.arange(n_blocks * block)) < end
-
-
-def _dummy_edges(horizon: int, *cells: int) -> np.ndarray:
-    e = np.zeros((horizon, *cells, 5), np.float32)
-    e[..., 1], e[..., 2], e[..., 3], e[..., 4] = 1.0, -10.0, 10.0, np.nan
-    return e
 
 
 def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24, *, chunk_paths: int | None = None,
@@ -227,8 +283,8 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     Args:
         theta: every prior number, flat (``model.sampler.theta`` layout); default the priors' own. Traced: new
             values reuse the compiled program.
-        until: called after each chunk, in block order, with the alive/defaulted/acquired counts
-            (quarters, 3, companies) and the paths done; True stops early and the result is that of a run of
+        until: called after each chunk, in block order, with the path counts
+            (quarters, N_COUNTS, companies) and the paths done; True stops early and the result is that of a run of
             that many paths (``n_paths`` is then a maximum).
         devices: local devices to spread chunks over (one chunk per device at a time); the result does not
             depend on how many.
@@ -241,156 +297,124 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     check_horizon(horizon, "horizon")
     check_block_size(block_size)
     check_chunk_paths(chunk_paths, check_prng(prng, "prng"), block_size, "chunk_paths")
-    t0 = time.perf_counter()
-    key = root_key(seed, prng)
-    model = compile_model(priors, block_size)
-    total_blocks = math.ceil(n_paths / block_size)
-    if prng in SINGLE_BLOCK_PRNGS:
-        chunk_paths = block_size
-    chunk_paths = chunk_paths or default_chunk_paths(block_size)
-    chunk_blocks = max(1, min(chunk_paths // block_size, total_blocks))
-    # At most one key block: the thin sample (and the sketch pilot drawn from it) is then the same paths
-    # for every chunk size; capping at the chunk made both depend on chunk_paths when thin > block_size.
-    thin = min(thin, n_paths, block_size)
-    nc, nv, nm = model.layout.n_companies, len(COMPANY_VARS), len(INDICES)
-    index = jax.process_index() if process_index is None else process_index
     count = jax.process_count() if process_count is None else process_count
     if count > 1 and until is not None:
         raise ValueError("a precision stop (until) runs in one process; split sweep points between processes")
-    mine = process_block_range(total_blocks, index, count, align=SUPERBLOCK)
-    firsts = range(mine.start, mine.stop, chunk_blocks)  # a range: 1e12 paths need no list of 1e8 chunks
-
-    def valid_for(first: int) -> np.ndarray:
-        return _valid(first, chunk_blocks, block_size, n_paths, mine.stop)
-
-    def aux_for(first: int, edges: np.ndarray, medges: np.ndarray) -> dict[str, Any]:
-        return {"valid": jnp.asarray(valid_for(first)), "edges": jnp.asarray(edges), "medges": jnp.asarray(medges)}
-
-    reducer = _Reducer(thin, block_size)
-
-    # Pilot: the first chunk's thin sample sets the sketch edges (the same paths whatever the chunking).
-    aux = {"valid": jnp.asarray(_valid(0, chunk_blocks, block_size, n_paths)),
-           "edges": jnp.asarray(_dummy_edges(horizon, nc, nv)), "medges": jnp.asarray(_dummy_edges(horizon, nm))}
-    final, ys, _ = run_chunk(model, key, 0, chunk_blocks, horizon, reducer, aux, theta=theta)
-    thin_obs = {k: np.asarray(v) for k, v in ys["thin"].items()}
+    t0 = time.perf_counter()
+    model = compile_model(priors, block_size)
+    index = jax.process_index() if process_index is None else process_index
+    plan = ChunkPlan.make(n_paths, block_size, chunk_paths, prng, sensitivity_paths, index, count)
+    # At most one key block: the thin sample (and the sketch pilot drawn from it) is then the same paths
+    # for every chunk size.
+    thin = min(thin, n_paths, block_size)
+    nc = model.layout.n_companies
+    uncertain = tuple(i for i, inp in enumerate(priors.inputs.values()) if not inp.is_point)
+    reducer = ChunkReducer(thin, block_size, min(plan.chunk_paths, max(thin, sensitivity_paths)), uncertain)
+    chunks = _ChunkRunner(model, root_key(seed, prng), plan, horizon, reducer, theta, devices)
+    first_chunk = pilot(chunks.run, plan, horizon, thin, nc)
     t_compile = time.perf_counter() - t0
-    alive_thin = thin_obs["status"] == 0  # (T, thin, C)
-    stacked = np.stack([thin_obs[v] for v in COMPANY_VARS], axis=-1)  # (T, thin, C, V)
-    edges = np.stack([pilot_edges(stacked[t], np.broadcast_to(alive_thin[t][..., None], stacked[t].shape))
-                      for t in range(horizon)])
-    mstack = np.stack([thin_obs[k] for k in INDICES], axis=-1)  # (T, thin, M)
-    medges = np.stack([pilot_edges(mstack[t], np.ones_like(mstack[t], bool)) for t in range(horizon)])
-    final_cells = np.stack([np.asarray(final.company.cumburn)[:thin], np.asarray(final.company.raised)[:thin]], -1)
-    fedges = pilot_edges(final_cells, np.ones_like(final_cells, bool))  # (C, 2, 5)
-
-    acc = Accumulator.empty(horizon, nc, nv, nm, mine.start, mine.stop, keep_superblocks=count > 1)
-    horizon_hist = np.zeros((nc, 2, N_BINS + 2), np.int64)
-    horizon_ext = np.stack([np.full((nc, 2), np.inf), np.full((nc, 2), -np.inf)])
-    horizon_ties = np.zeros((2, nc, 2), np.int64)
-    horizon_atoms = np.zeros((nc, 2), np.int64)
-    rounds_sum = np.zeros(nc)
-    down_count = np.zeros(nc, np.int64)
-    # The sensitivity subsample is the first paths of the run: process 0's (at most its share).
-    keep = min(sensitivity_paths, n_paths, process_block_range(total_blocks, 0, count, align=SUPERBLOCK).stop * block_size)
-    sens_outcomes: dict[str, list[np.ndarray]] = {"survived": [], "cumburn": []}
-    sens_inputs: dict[str, list[np.ndarray]] = {}
+    acc = Accumulator.empty(plan, horizon, first_chunk.tables["edges"].shape[1], nc * len(HORIZON_VARS), nc,
+                            keep_superblocks=count > 1)
     t_run = time.perf_counter()
-    my_paths = max(0, min(n_paths, mine.stop * block_size) - mine.start * block_size)
     if progress is not None:
-        progress(0, my_paths)
-    n_done = 0
-
-    def chunk_results() -> Iterator[tuple[int, Any, Any, Any]]:
-        if devices is None or len(devices) < 2:
-            for first in firsts:
-                yield (first, *run_chunk(model, key, first, chunk_blocks, horizon, reducer,
-                                         aux_for(first, edges, medges), theta=theta))
-            return
-        for group in range(0, len(firsts), len(devices)):
-            # A short last group is padded with chunks past the end (every path masked) and dropped.
-            group_firsts = [firsts[0] + (group + d) * chunk_blocks for d in range(len(devices))]
-            per_chunk = [{"valid": valid_for(f)} for f in group_firsts]
-            outs = run_chunks_on_devices(model, key, group_firsts, chunk_blocks, horizon, reducer,
-                                         {"edges": edges, "medges": medges}, per_chunk,
-                                         model.sampler.theta if theta is None else theta, devices)
-            for d, out in enumerate(outs):
-                if group + d < len(firsts):
-                    yield (group_firsts[d], *out)
-
-    for first, final, ys, draws in chunk_results():
-        acc.add(ys, first)
-        valid = valid_for(first)
-        c = final.company
-        cells = np.stack([np.asarray(c.cumburn), np.asarray(c.raised)], -1)[valid]
-        horizon_hist += _np_histogram(cells, fedges)
-        horizon_atoms += (cells == fedges[None, ..., 4]).sum(0)
-        chunk_ext = np.stack([cells.min(0, initial=np.inf), cells.max(0, initial=-np.inf)])
-        chunk_ties = np.stack([(cells == chunk_ext[0]).sum(0), (cells == chunk_ext[1]).sum(0)])
-        horizon_ext, horizon_ties = merge_ties(horizon_ext, horizon_ties, chunk_ext, chunk_ties, axis=0)
-        rounds_sum += np.asarray(c.rounds, np.float64)[valid].sum(0)
-        down_count += (np.asarray(c.down_rounds)[valid] > 0).sum(0)
-        start = first * block_size
-        if start < keep:
-            take = min(keep - start, chunk_blocks * block_size)
-            sens_outcomes["survived"].append(np.asarray(c.status)[:take] == 0)
-            sens_outcomes["cumburn"].append(np.asarray(c.cumburn)[:take])
-            drawn = np.asarray(draws)
-            for j, (name, inp) in enumerate(priors.inputs.items()):
-                if not inp.is_point:
-                    sens_inputs.setdefault(name, []).append(drawn[:take, j])
-        n_done = min((first + chunk_blocks) * block_size, n_paths, mine.stop * block_size) - mine.start * block_size
+        progress(0, plan.my_paths)
+    for first, out in chunks.outputs(first_chunk.tables):
+        acc.add(out, first)
+        n_done = plan.done_after(first)
         if progress is not None:
-            progress(n_done, my_paths)
-        if until is not None and n_done < n_paths and until(acc.counts, n_done):
+            progress(n_done, plan.my_paths)
+        if stop_early(until, acc, n_done, n_paths):
             n_paths = n_done
             break
     acc.finish()
     if count > 1:
-        final_sens = {k: np.concatenate(v) if v else np.zeros((0, nc), bool if k == "survived" else np.float32)
-                      for k, v in sens_outcomes.items()}
-        names = [name for name, inp in priors.inputs.items() if not inp.is_point]
+        total_blocks = math.ceil(plan.n_paths / block_size)
         ranges = [process_block_range(total_blocks, p, count, align=SUPERBLOCK) for p in range(count)]
-        merged = merge_processes(acc, {"hist": horizon_hist, "extremes": horizon_ext, "ties": horizon_ties,
-                                       "atoms": horizon_atoms, "rounds": rounds_sum, "down": down_count},
-                                 final_sens, sens_inputs, keep, names, ranges, SUPERBLOCK)
-        horizon_hist, horizon_ext, horizon_ties, horizon_atoms, rounds_sum, down_count = (
-            merged["horizon"][k] for k in ("hist", "extremes", "ties", "atoms", "rounds", "down"))
-        sens_outcomes = {k: [v] for k, v in merged["final"].items()}
-        sens_inputs = {k: [v] for k, v in merged["inputs"].items()}
+        merge_processes(acc, ranges, SUPERBLOCK, nc, len(uncertain))
     t_end = time.perf_counter()
-    sums, msums = acc.sums, acc.msums
-    return RawResult(
-        model=model, n_paths=n_paths, seed=seed, horizon=horizon, prng=prng,
-        chunk_paths=chunk_blocks * block_size, counts=acc.counts, hist=acc.hist, edges=edges,
-        extremes=acc.extremes, ties=acc.ties, atoms=acc.atoms, sums=sums, mhist=acc.mhist, medges=medges,
-        mextremes=acc.mextremes, mties=acc.mties, matoms=acc.matoms, msums=msums,
-        regime=acc.regime, thin=thin_obs,
-        final={k: np.concatenate(v) if v else np.zeros((0, nc)) for k, v in sens_outcomes.items()},
-        horizon_stats={"hist": horizon_hist, "edges": fedges, "extremes": horizon_ext, "ties": horizon_ties,
-                       "atoms": horizon_atoms,
-                       "rounds_mean": rounds_sum / n_paths, "down_round_prob": down_count / n_paths},
-        sens_inputs={k: np.concatenate(v) for k, v in sens_inputs.items()},
-        timings={"compile_and_pilot_s": t_compile, "run_s": t_end - t_run, "total_s": t_end - t0},
-    )
-
-
-def _np_histogram(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """NumPy twin of :func:`reduce.histogram` for the small horizon sketches, (*cells, N_BINS + 2)."""
-    m, s, lo, hi = (edges[..., i].astype(np.float64) for i in range(4))
-    y = np.arcsinh((x.astype(np.float64) - m) / s)
-    idx = (np.clip(np.floor((y - lo) / (hi - lo) * N_BINS), -1, N_BINS) + 1).astype(np.int64)
-    cells = int(np.prod(x.shape[1:]))
-    flat = idx.reshape(x.shape[0], cells) + np.arange(cells) * (N_BINS + 2)
-    counted = (x != edges[None, ..., 4]).reshape(x.shape[0], cells)  # the atom is counted apart
-    return np.bincount(flat[counted], minlength=cells * (N_BINS + 2)).reshape(*x.shape[1:], N_BINS + 2)
+    return _raw_result(model, acc, first_chunk, n_paths, seed, horizon, prng, plan.chunk_paths,
+                       {"compile_and_pilot_s": t_compile, "run_s": t_end - t_run, "total_s": t_end - t0})
 
 
 @dataclass(frozen=True)
-class _Reducer:
-    """The chunk reducer with its static sizes (hashable: a jit static argument)."""
+class _ChunkRunner:
+    """Runs chunks of one plan: one at a time, or one per local device at a time."""
 
-    thin: int
-    block_size: int
+    model: Model
+    key: jax.Array
+    plan: ChunkPlan
+    horizon: int
+    reducer: ChunkReducer
+    theta: np.ndarray | None
+    devices: Sequence[jax.Device] | None
 
-    def __call__(self, aux, t, obs, alive_prev):  # noqa: ANN001, ANN204
-        return _reducer({**aux, "thin": self.thin, "block_size": self.block_size}, t, obs, alive_prev)
+    @property
+    def static(self) -> tuple:
+        return (self.model.sampler.layout, self.model.layout), self.plan.chunk_blocks, self.horizon, "random", self.reducer
+
+    def run(self, first: int, tables: dict[str, Any], n_valid: int) -> dict[str, Any]:
+        """One chunk on the default device, as host arrays."""
+        return jax.tree.map(np.asarray, self._call(first, run_arrays(self.model, self.theta), _on_device(tables),
+                                                   n_valid))
+
+    def _call(self, first: int, arrays: tuple, tables: dict[str, jax.Array], n_valid: int) -> dict[str, Any]:
+        return chunk_program(*self.static, self.key, jnp.uint32(first), *arrays, tables, jnp.int32(n_valid))
+
+    def outputs(self, tables: dict[str, np.ndarray]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(first block, chunk output) of every chunk of the plan, in block order."""
+        firsts, devices = self.plan.firsts, self.devices
+        if devices is None or len(devices) < 2:
+            arrays = run_arrays(self.model, self.theta)
+            tables = _on_device(tables)
+            for first in firsts:
+                yield first, jax.tree.map(np.asarray, self._call(first, arrays, tables, self.plan.n_valid(first)))
+            return
+        theta = self.model.sampler.theta if self.theta is None else self.theta
+        for group in range(0, len(firsts), len(devices)):
+            # A short last group is padded with chunks past the end (every path masked) and dropped.
+            group_firsts = [firsts[0] + (group + d) * self.plan.chunk_blocks for d in range(len(devices))]
+            outs = run_chunks_on_devices(self.model, self.key, group_firsts, self.static, tables,
+                                         [self.plan.n_valid(f) for f in group_firsts], theta, devices)
+            for d, out in enumerate(outs):
+                if group + d < len(firsts):
+                    yield group_firsts[d], out
+
+
+def _on_device(tables: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    return {k: jnp.asarray(v) for k, v in tables.items()}
+
+
+def _raw_result(model: Model, acc: Accumulator, first_chunk: Pilot, n_paths: int, seed: int, horizon: int,
+                prng: str, chunk_paths: int, timings: dict[str, float]) -> RawResult:
+    """Split the accumulator's cells into companies x variables and market indices."""
+    nc, nv = model.layout.n_companies, len(COMPANY_VARS)
+    split = nc * nv
+    q, h = acc.quarters, acc.horizon
+    edges = first_chunk.tables["edges"]
+
+    def company(a: np.ndarray) -> np.ndarray:
+        return a[..., :split].reshape(*a.shape[:-1], nc, nv)
+
+    def market(a: np.ndarray) -> np.ndarray:
+        return a[..., split:]
+
+    hist = q["hist"]  # (T, cells, bins)
+    names = [name for name, inp in model.priors.inputs.items() if not inp.is_point]
+    head = acc.head_arrays(nc, len(names))
+    horizon_cells = (nc, len(HORIZON_VARS))
+    return RawResult(
+        model=model, n_paths=n_paths, seed=seed, horizon=horizon, prng=prng, chunk_paths=chunk_paths,
+        counts=q["counts"], hist=hist[:, :split].reshape(horizon, nc, nv, -1),
+        edges=edges[:, :split].reshape(horizon, nc, nv, -1),
+        extremes=company(q["extremes"]), ties=company(q["ties"]), atoms=company(q["atoms"]), sums=company(acc.sums),
+        mhist=hist[:, split:], medges=edges[:, split:], mextremes=market(q["extremes"]), mties=market(q["ties"]),
+        matoms=market(q["atoms"]), msums=market(acc.sums), regime=q["regime"], thin=first_chunk.thin,
+        final={"survived": head["survived"], "cumburn": head["cumburn"]},
+        horizon_stats={"hist": h["hist"].reshape(*horizon_cells, -1),
+                       "edges": first_chunk.tables["fedges"].reshape(*horizon_cells, 5),
+                       "extremes": h["extremes"].reshape(2, *horizon_cells),
+                       "ties": h["ties"].reshape(2, *horizon_cells), "atoms": h["atoms"].reshape(horizon_cells),
+                       "rounds_mean": h["rounds"] / n_paths, "down_round_prob": h["down"] / n_paths},
+        sens_inputs={name: head["inputs"][:, j] for j, name in enumerate(names)},
+        timings=timings,
+    )

@@ -1,0 +1,146 @@
+"""One chunk's program: simulate it and reduce it on the device; only merged counts and a few paths come back.
+
+Per quarter (inside the scan) the company variables and market indices form one
+cell-major array (cells, paths), cells = companies x ``COMPANY_VARS`` then
+``INDICES``, which feeds the quantile sketch (:func:`reduce.cell_sketch`) and the
+per-block sums. After the scan the horizon values (cumulative burn, amount raised)
+are sketched the same way, and only the first ``head`` paths' outcomes and
+uncertain inputs (the sensitivity subsample and the horizon pilot) are returned,
+not the chunk's whole (paths, inputs) matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..model.market import INDICES
+from .reduce import COMPANY_VARS, cell_block_sums, cell_sketch
+from .sampler import draw_arrays
+from .scan import Model, chunk_scan
+
+THIN_VARS: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status")
+THIN_MARKET: tuple[str, ...] = INDICES + ("regime",)
+HORIZON_VARS: tuple[str, ...] = ("cumburn", "raised")
+"""Horizon values sketched per company (cumulative burn and amount raised by the last quarter)."""
+N_COUNTS: int = 6
+"""Path counts per company and quarter: alive, defaulted, acquired, and defaults by cause (cash exhausted,
+covenant, maturity not refinanced; funding.CAUSES without acquisition, which is the acquired count)."""
+
+
+@dataclass(frozen=True)
+class ChunkReducer:
+    """What a chunk keeps, with its static sizes (hashable: a jit static argument).
+
+    Attributes:
+        thin: paths whose every quarter is kept (the thin sample and the sketch pilot).
+        block_size: paths per key block (block sums).
+        head: first paths whose horizon outcomes and uncertain inputs are returned (the sensitivity
+            subsample and the horizon sketch's pilot); at most the chunk.
+        uncertain: columns of the sampler's input matrix that are not point values.
+    """
+
+    thin: int
+    block_size: int
+    head: int
+    uncertain: tuple[int, ...]
+
+    def __call__(self, aux: dict[str, Any], t: jax.Array, obs: dict[str, jax.Array], alive_prev: jax.Array) -> dict:
+        """Quarter ``t``'s reductions from the step's observations {name: (paths, companies) or (paths,)}."""
+        valid = aux["valid"]
+        status = obs["status"]
+        v2 = valid[:, None]
+        cause = obs["cause"]
+        counts = jnp.stack([((status == 0) & v2).sum(0), ((status == 1) & v2).sum(0), ((status == 2) & v2).sum(0),
+                            *[((cause == k) & v2).sum(0) for k in (1, 2, 3)]]).astype(jnp.int32)
+        cells, weight = quarter_cells(obs, valid)
+        return {
+            "counts": counts,
+            "sketch": cell_sketch(cells, weight, aux["edges"][t - 1]),
+            "sums": cell_block_sums(cells, weight, self.block_size),
+            "regime": jnp.stack([((obs["regime"] == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
+            "thin": {k: obs[k][: self.thin] for k in (*THIN_VARS, *THIN_MARKET)},
+        }
+
+    def finish(self, aux: dict[str, Any], final: Any, draws: jax.Array) -> dict[str, Any]:
+        """The horizon sketch and counts of every valid path, and the first ``head`` paths' outcomes and inputs."""
+        valid = aux["valid"]
+        values = horizon_values(final)
+        cells = jnp.stack([v.T for v in values.values()], axis=1)  # (companies, variables, paths)
+        cells = cells.reshape(-1, cells.shape[-1])
+        weight = jnp.broadcast_to(valid[None], cells.shape)
+        company = final.company
+        v2 = valid[:, None]
+        head = slice(0, self.head)
+        return {
+            "sketch": cell_sketch(cells, weight, aux["fedges"]),
+            "rounds": jnp.where(v2, company.rounds, 0).astype(jnp.int32).sum(0),
+            "down": ((company.down_rounds > 0) & v2).sum(0, dtype=jnp.int32),
+            "head": {"survived": company.status[head] == 0, **{k: v[head] for k, v in values.items()},
+                     "inputs": draws[head][:, np.asarray(self.uncertain, np.int32)]},
+        }
+
+
+def quarter_cells(obs: dict[str, jax.Array], valid: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The sketched values of one quarter, cell-major (companies x ``COMPANY_VARS`` + ``INDICES``, paths), and
+    which count: company values of companies alive at quarter end, market values of every valid path."""
+    companies = jnp.stack([obs[v].T for v in COMPANY_VARS], axis=1)  # (C, V, paths)
+    alive = ((obs["status"] == 0) & valid[:, None]).T  # (C, paths)
+    market = jnp.stack([obs[k] for k in INDICES])  # (M, paths)
+    n = valid.shape[0]
+    cells = jnp.concatenate([companies.reshape(-1, n), market])
+    weight = jnp.concatenate([jnp.broadcast_to(alive[:, None], companies.shape).reshape(-1, n),
+                              jnp.broadcast_to(valid[None], market.shape)])
+    return cells, weight
+
+
+def horizon_values(final: Any) -> dict[str, jax.Array]:
+    """The horizon variables of a final state, each (paths, companies)."""
+    return {k: getattr(final.company, k) for k in HORIZON_VARS}
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def chunk_program(model_static: tuple, n_blocks: int, horizon: int, mode: str, reducer: ChunkReducer,
+                  seed_key: jax.Array, first_block: jax.Array, theta: jax.Array, factor: Any,
+                  consts: dict[str, jax.Array], tables: dict[str, jax.Array], n_valid: jax.Array) -> dict[str, Any]:
+    """Simulate and reduce one chunk (see the module docstring).
+
+    Args:
+        tables: the run's sketch edges ``edges`` (quarters, cells, 5) and ``fedges`` (horizon cells, 5).
+        n_valid: how many of the chunk's first paths count (the rest are padding), int32.
+
+    Returns:
+        ``quarters`` (every reduction stacked per quarter) and ``horizon`` (:meth:`ChunkReducer.finish`).
+    """
+    valid = jnp.arange(n_blocks * model_static[0].block_size, dtype=jnp.int32) < n_valid
+    aux = {**tables, "valid": valid}
+    final, ys, draws = chunk_scan(model_static, n_blocks, horizon, mode, reducer, seed_key, first_block, theta,
+                                  factor, consts, aux)
+    return {"quarters": ys, "horizon": reducer.finish(aux, final, draws)}
+
+
+def run_arrays(model: Model, theta: Any) -> tuple:
+    """The run-wide array arguments of :func:`chunk_program`: theta, the copula factor with the inputs' quantile
+    tables (built here, once per run, not in every chunk) and the model's constants."""
+    theta = jnp.asarray(model.sampler.theta if theta is None else theta, jnp.float32)
+    tables = _draw_arrays(model.sampler.layout, theta, jnp.asarray(model.sampler.factor))
+    return (theta, tables, {k: jnp.asarray(v) for k, v in model.consts.items()})
+
+
+_draw_arrays = jax.jit(draw_arrays, static_argnums=0)
+
+
+def dummy_tables(horizon: int, n_cells: int, n_horizon_cells: int) -> dict[str, np.ndarray]:
+    """Placeholder sketch edges for the pilot chunk (its sketches are not used)."""
+    def edges(*cells: int) -> np.ndarray:
+        e = np.zeros((*cells, 5), np.float32)
+        e[..., 1], e[..., 2], e[..., 3], e[..., 4] = 1.0, -10.0, 10.0, np.nan
+        return e
+
+    return {"edges": edges(horizon, n_cells), "fedges": edges(n_horizon_cells)}
+
