@@ -40,18 +40,10 @@ from typing import Any
 import numpy as np
 import tomli_w
 
+from .._schema import starting_state_keys
 from ..output.runs import PRIORS_JSON, _dated, read_manifest
 
-STARTING_STATE_KEYS: tuple[str, ...] = (
-    # balance sheet and funding history (every kind)
-    "cash0", "debt0", "valuation0", "last_round_age0",
-    # labs: run rates and signed commitments
-    "revenue0", "compute_margin0", "training0", "opex0", "commitments",
-    # neoclouds: installed fleet, contracts and prices at as_of
-    "fleet0", "gpu_price0", "contract_share0", "spot_price0",
-    # hyperscalers: run rates and committed credit
-    "core_fcf0", "ai_revenue0", "ai_compute_margin0", "ai_capex0", "ai_opex0", "credit_line",
-)
+STARTING_STATE_KEYS: tuple[str, ...] = starting_state_keys()
 """Company parameters that are observations at ``as_of`` (swapped as "starting data")."""
 
 MARKET_STATE_KEYS: tuple[str, ...] = ("utilisation0",)

@@ -152,8 +152,9 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         term = kind.debt_terms(ctx, kp, s)
         bond = jnp.full((1, s.company.cash.shape[1]), kind.investment_grade)
         terms.append(term)
-        service.append(materialise(token=(k >= 0)[:, None], *funding.debt_service(p["funding"], kp.company, s.company.debt, k, z.refinance, bond,
-                                            term.bond_access, term.cap)))
+        debt_service = funding.debt_service(p["funding"], kp.company, s.company.debt, k, z.refinance, bond,
+                                            term.bond_access, term.cap)
+        service.append(materialise(*debt_service, token=(k >= 0)[:, None]))
 
     # Counterparty links (docs/model.md 3.3): clients pay hosts through W's (client kind, host kind) blocks.
     hosts = [i for i, (kind, _, _) in enumerate(kinds) if kind.can_host]
