@@ -21,6 +21,7 @@ from plugin_kinds.chip_vendor import KIND, ChipVendor
 import mc_engine
 from mc_engine import _schema as schema
 from mc_engine._params import ParamSpec
+from mc_engine.analysis.attribution import swap_starting_state
 from mc_engine.errors import PriorError
 from mc_engine.model.kinds import KINDS, register, unregister
 
@@ -156,3 +157,15 @@ def test_each_kind_draws_only_its_shocks_from_its_own_stream(chip_vendor: ChipVe
     # (normals, uniforms) per company: round size + own normals; refinance, round, rescue, acquisition.
     assert [(b.width, b.normals, b.uniforms) for b in streams.values()] == [
         (0, 11, 1), (1, 2, 4), (1, 1, 4), (1, 3, 4), (1, 2, 4)]
+
+
+def test_attribution_swaps_the_plugin_kinds_starting_data(chip_vendor: ChipVendor) -> None:
+    """A quarter-on-quarter attribution treats the vendor's receivables as starting data, not priors (the
+    attribution module is imported at the top of this file, before the kind is registered)."""
+    base = {"as_of": "2026-06-30", "market": {}, "companies": {
+        "vendor": {"kind": "chip_vendor", "receivable0": 1.0, "capex_share": 0.1}}}
+    donor = {"as_of": "2026-09-30", "market": {}, "companies": {
+        "vendor": {"kind": "chip_vendor", "receivable0": 2.0, "capex_share": 0.5}}}
+    swapped = swap_starting_state(base, donor)["companies"]["vendor"]
+    assert swapped["receivable0"] == 2.0  # starting data of the new kind: swapped
+    assert swapped["capex_share"] == 0.1  # a prior: kept

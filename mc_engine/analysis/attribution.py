@@ -74,7 +74,7 @@ def swap_starting_state(base: Mapping[str, Any], donor: Mapping[str, Any]) -> di
         other = donor_companies.get(cid)
         if not isinstance(body, dict) or not isinstance(other, dict) or other.get("kind") != body.get("kind"):
             continue
-        for key in STARTING_STATE_KEYS:
+        for key in starting_state_keys():  # kinds registered after import count too
             mine, theirs = _company_value(tree, cid, key), _company_value(donor, cid, key)
             if mine is not None and theirs is not None:
                 body[key] = copy.deepcopy(theirs)

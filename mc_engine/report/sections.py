@@ -17,7 +17,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..analysis.attribution import STARTING_STATE_KEYS, Attribution
+from .._schema import starting_state_keys
+from ..analysis.attribution import Attribution
 from ..analysis.contagion import Exposure
 from . import charts
 from .palette import band
@@ -474,7 +475,7 @@ def attribution_section(attr: Attribution | None, ds: xr.Dataset, colours: Mappi
         "with the new starting data (H), the new priors with the previous starting data (H') and the new priors (B). "
         "(b) = ((H - O) + (B - H')) / 2, (a) = ((H' - O) + (B - H)) / 2, (c) = (new - B) + (O - previous), so the "
         "parts add up to the total exactly. O - previous, the reproduction gap, is zero when the rerun reproduces the "
-        "previous run. Starting data: " + ", ".join(STARTING_STATE_KEYS) + ", market utilisation0 and as_of "
+        "previous run. Starting data: " + ", ".join(starting_state_keys()) + ", market utilisation0 and as_of "
         "(docs/report.md).")
     if s.get("only_new") or s.get("only_old"):
         section.blocks.append(f"Not attributed: companies only in the new run ({', '.join(s['only_new']) or 'none'}), "
