@@ -242,13 +242,16 @@ def _base_cdf(family: str, p: list[jax.Array], x: jax.Array) -> jax.Array:
         right = 1.0 - _safe_div((hi - xc) ** 2, (hi - lo) * (hi - mode))
         return jnp.clip(jnp.where(xc < mode, left, right), 0.0, 1.0)
     if family in ("beta", "pert"):
-        if family == "beta":
-            alpha, beta, lo, hi = p
-        else:
-            lo, hi = p[0], p[2]
-            alpha, beta = _pert_shape(*p)
+        alpha, beta, lo, hi = _beta_form(family, p)
         return _betainc(alpha, beta, jnp.clip((x - lo) / (hi - lo), 0.0, 1.0))
     raise ValueError(f"no CDF for family {family!r}")
+
+
+def _beta_form(family: str, p: list[jax.Array]) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(alpha, beta, lo, hi) of a beta or PERT distribution (PERT's shape from its min, mode and max)."""
+    if family == "beta":
+        return tuple(p)
+    return (*_pert_shape(*p), p[0], p[2])
 
 
 def _base_ppf(family: str, p: list[jax.Array], u: jax.Array) -> jax.Array:
@@ -268,11 +271,7 @@ def _base_ppf(family: str, p: list[jax.Array], u: jax.Array) -> jax.Array:
         right = hi - jnp.sqrt((1.0 - u) * width * (hi - mode))
         return jnp.where(u * width < mode - lo, left, right)
     if family in ("beta", "pert"):
-        if family == "beta":
-            alpha, beta, lo, hi = p
-        else:
-            lo, hi = p[0], p[2]
-            alpha, beta = _pert_shape(*p)
+        alpha, beta, lo, hi = _beta_form(family, p)
         zero, one = jnp.zeros((), u.dtype), jnp.ones((), u.dtype)
         y = _invert_monotone(lambda y: _betainc(alpha, beta, y), u, zero, one)
         return lo + (hi - lo) * y
