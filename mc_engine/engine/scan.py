@@ -22,6 +22,7 @@ from ..model.kinds import KINDS
 from ..model.params import build_params
 from ..model.state import Layout, State, internal_matrix, make_layout
 from ..model.step import ShockBlock
+from . import rng
 from .cache import enable_compilation_cache
 from .keys import DEFAULT_BLOCK_SIZE, STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
 from .sampler import Sampler, compile_sampler
@@ -64,8 +65,8 @@ def quarter_shocks(keys: jax.Array, t: jax.Array, block_size: int, streams: tupl
     """Normals and uniforms of quarter ``t`` for the chunk's block ``keys``, one pair per stream.
 
     A stream of ``width`` 0 (the market) gives (paths, normals) and (paths, uniforms); a kind's stream
-    (paths, width, normals) and (paths, width, uniforms). Each stream draws from
-    ``fold_in(fold_in(block key, t), tag)``: its numbers do not depend on which other streams exist.
+    (paths, width, normals) and (paths, width, uniforms). Each stream draws its words (:func:`rng.words`)
+    from ``fold_in(fold_in(block key, t), tag)``: its numbers do not depend on which other streams exist.
     """
     n = keys.shape[0] * block_size
 
@@ -80,9 +81,11 @@ def quarter_shocks(keys: jax.Array, t: jax.Array, block_size: int, streams: tupl
         key = jax.random.fold_in(key, t)
         out = []
         for b in streams:
-            kz, ku = jax.random.split(jax.random.fold_in(key, jnp.uint32(b.tag)))
-            out.append((jax.random.normal(kz, (block_size, *shape(b, b.normals))),
-                        jax.random.uniform(ku, (block_size, *shape(b, b.uniforms)))))
+            # One draw of words per stream, laid out (path, company, shock): normals first, then uniforms.
+            width = max(b.width, 1)
+            bits = rng.words(jax.random.fold_in(key, jnp.uint32(b.tag)), block_size * width * (b.normals + b.uniforms))
+            bits = bits.reshape(block_size, *shape(b, b.normals + b.uniforms))
+            out.append((rng.normals(bits[..., : b.normals]), rng.uniforms(bits[..., b.normals:])))
         return tuple(out)
 
     drawn = jax.vmap(one)(keys)
