@@ -31,8 +31,11 @@ def _trivial(aux: Any, t: Any, obs: dict, alive_prev: Any) -> Any:
     return sum(jnp.sum(v.astype(jnp.float32)) for v in obs.values())
 
 
-def programs(package: str, n_paths: int, horizon: int) -> dict[str, Any]:
-    """Compiled chunk programs of ``package`` (``mc_engine`` or ``mc_engine_base``) and their arguments."""
+def programs(package: str, n_paths: int, horizon: int, options: dict | None = None) -> dict[str, Any]:
+    """Compiled chunk programs of ``package`` (``mc_engine`` or ``mc_engine_base``) and their arguments.
+
+    ``options``: XLA compiler options for the chunk programs (e.g. ``{"xla_backend_optimization_level": 1}``).
+    """
     import jax
     import jax.numpy as jnp
 
@@ -44,22 +47,22 @@ def programs(package: str, n_paths: int, horizon: int) -> dict[str, Any]:
     block = model.block_size
     n_blocks = n_paths // block
     static = (model.sampler.layout, model.layout)
-    consts = {k: jnp.asarray(v) for k, v in model.consts.items()}
-    theta = jnp.asarray(model.sampler.theta, jnp.float32)
-    factor = jnp.asarray(model.sampler.factor)
+    # The quantile tables are built once per run, as a run does (``chunk.run_arrays``), not in the chunk.
+    theta, factor, consts = importlib.import_module(f"{package}.engine.chunk").run_arrays(model, None)
     key = keys.root_key(0)
     out: dict[str, Any] = {}
+    args = (key, jnp.uint32(0), theta, factor, consts)
     for mode in ("random", "zero"):
-        fn = jax.jit(lambda k, f, m=mode: jax.tree.map(
-            jnp.sum, scan.chunk_scan(static, n_blocks, horizon, m, _trivial, k, f, theta, factor, consts, None)[1]))
+        fn = jax.jit(lambda k, first, th, fa, co, m=mode: jax.tree.map(
+            jnp.sum, scan.chunk_scan(static, n_blocks, horizon, m, _trivial, k, first, th, fa, co, None)[1]))
         t0 = time.perf_counter()
-        compiled = fn.lower(key, jnp.uint32(0)).compile()
+        compiled = fn.lower(*args).compile(options)
         out[mode] = (compiled, time.perf_counter() - t0)
     streams = step.shock_blocks(model.layout)
     block_keys = keys.block_keys
 
     @jax.jit
-    def shocks_only(k: Any, first: Any) -> Any:
+    def shocks_only(k: Any, first: Any, *_: Any) -> Any:
         kb = block_keys(keys.stream_key(k, keys.STREAM_SHOCKS), first, n_blocks)
 
         def body(acc: Any, t: Any) -> Any:
@@ -69,8 +72,8 @@ def programs(package: str, n_paths: int, horizon: int) -> dict[str, Any]:
         return jax.lax.scan(body, jnp.float32(0), jnp.arange(1, horizon + 1))[0]
 
     t0 = time.perf_counter()
-    out["shocks"] = (shocks_only.lower(key, jnp.uint32(0)).compile(), time.perf_counter() - t0)
-    out["args"] = (key, jnp.uint32(0))
+    out["shocks"] = (shocks_only.lower(*args).compile(), time.perf_counter() - t0)
+    out["args"] = args
     text = out["random"][0].as_text()
     out["fusions"] = len(re.findall(r"^\s*(?:ROOT )?\S+ = \S+ fusion\(", text, re.M))
     out["copies"] = len(re.findall(r"^\s*(?:ROOT )?\S+ = \S+ copy\(", text, re.M))
