@@ -24,15 +24,14 @@ _DOMAIN = np.uint32(0x53484F43)
 """Counter word that sets these draws apart from JAX's own philox ``fold_in`` and ``split`` counters."""
 
 
-def _philox4x32(k0: jax.Array, k1: jax.Array, counter: jax.Array) -> tuple[jax.Array, ...]:
-    """The four output words of Philox4x32-10 for key (k0, k1) and counters (counter, DOMAIN, 0, 0).
+def _philox4x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, ...]:
+    """The four output words of Philox4x32-10 for key (k0, k1) and counters (x0, x1, 0, DOMAIN).
 
     Each round's four words are stored (stacked, behind an optimisation barrier): XLA on CPU has no
     multi-output fusion, so without it every output word recomputes the whole ten-round chain, and a
     barrier every second round lets the duplication grow with depth (measured 11 s against 0.4 s).
     """
-    x0, x1 = counter, jnp.full_like(counter, _DOMAIN)
-    x2 = x3 = jnp.zeros_like(counter)
+    x2, x3 = jnp.zeros_like(x0), jnp.full_like(x0, _DOMAIN)
     for r in range(_ROUNDS):
         if r:
             k0, k1 = k0 + _BUMP[0], k1 + _BUMP[1]
@@ -43,17 +42,24 @@ def _philox4x32(k0: jax.Array, k1: jax.Array, counter: jax.Array) -> tuple[jax.A
     return x0, x1, x2, x3
 
 
-def words(key: jax.Array, n: int) -> jax.Array:
-    """``n`` random uint32 words from the typed ``key``, shape (n,); word ``j`` depends only on ``key`` and ``j``.
+def words(key: jax.Array, streams: tuple[tuple[int, int], ...]) -> list[jax.Array]:
+    """Random uint32 words from the typed ``key``: for each ``(tag, n)`` of ``streams``, an (n,) array whose word
+    ``j`` depends only on ``key``, ``tag`` and ``j`` (not on the other streams).
 
-    A philox4x32 key gives word ``j`` as output word ``j % 4`` of counter ``j // 4``; other PRNG
-    implementations draw ``jax.random.bits`` (one hash per word).
+    With a philox4x32 key, word ``j`` of stream ``tag`` is output word ``j % 4`` of the counter
+    ``(j // 4, tag, 0, DOMAIN)``; every stream's counters go through one Philox chain, so its ten rounds are
+    compiled once. Other PRNG implementations draw ``jax.random.bits`` from ``fold_in(key, tag)`` (one hash
+    per word).
     """
     if str(jax.random.key_impl(key)) != "philox4x32":
-        return jax.random.bits(key, (n,), jnp.uint32)
+        return [jax.random.bits(jax.random.fold_in(key, np.uint32(tag)), (n,), jnp.uint32) for tag, n in streams]
     k = jax.random.key_data(key)
-    counter = jnp.arange(-(-n // 4), dtype=jnp.uint32)
-    return jnp.stack(_philox4x32(k[0], k[1], counter), axis=-1).reshape(-1)[:n]
+    counts = [-(-n // 4) for _, n in streams]
+    x0 = jnp.concatenate([jnp.arange(c, dtype=jnp.uint32) for c in counts])
+    x1 = jnp.concatenate([jnp.full((c,), tag, jnp.uint32) for (tag, _), c in zip(streams, counts, strict=True)])
+    out = jnp.stack(_philox4x32(k[0], k[1], x0, x1), axis=-1)  # (counters, 4)
+    starts = np.cumsum([0, *counts])
+    return [out[a:b].reshape(-1)[:n] for a, b, (_, n) in zip(starts[:-1], starts[1:], streams, strict=True)]
 
 
 def uniforms(bits: jax.Array) -> jax.Array:

@@ -65,8 +65,9 @@ def quarter_shocks(keys: jax.Array, t: jax.Array, block_size: int, streams: tupl
     """Normals and uniforms of quarter ``t`` for the chunk's block ``keys``, one pair per stream.
 
     A stream of ``width`` 0 (the market) gives (paths, normals) and (paths, uniforms); a kind's stream
-    (paths, width, normals) and (paths, width, uniforms). Each stream draws its words (:func:`rng.words`)
-    from ``fold_in(fold_in(block key, t), tag)``: its numbers do not depend on which other streams exist.
+    (paths, width, normals) and (paths, width, uniforms). Each stream's words come from the key
+    ``fold_in(block key, t)`` and the stream's tag (:func:`rng.words`): they do not depend on which other
+    streams exist.
     """
     n = keys.shape[0] * block_size
 
@@ -78,12 +79,10 @@ def quarter_shocks(keys: jax.Array, t: jax.Array, block_size: int, streams: tupl
                       jnp.full((n, *shape(b, b.uniforms)), 0.5, jnp.float32)) for b in streams)
 
     def one(key: jax.Array) -> tuple[tuple[jax.Array, jax.Array], ...]:
-        key = jax.random.fold_in(key, t)
+        sizes = tuple((b.tag, block_size * max(b.width, 1) * (b.normals + b.uniforms)) for b in streams)
         out = []
-        for b in streams:
-            # One draw of words per stream, laid out (path, company, shock): normals first, then uniforms.
-            width = max(b.width, 1)
-            bits = rng.words(jax.random.fold_in(key, jnp.uint32(b.tag)), block_size * width * (b.normals + b.uniforms))
+        for b, bits in zip(streams, rng.words(jax.random.fold_in(key, t), sizes), strict=True):
+            # Each stream's words laid out (path, company, shock): normals first, then uniforms.
             bits = bits.reshape(block_size, *shape(b, b.normals + b.uniforms))
             out.append((rng.normals(bits[..., : b.normals]), rng.uniforms(bits[..., b.normals:])))
         return tuple(out)
