@@ -69,6 +69,6 @@ def uniforms(bits: jax.Array) -> jax.Array:
 
 def normals(bits: jax.Array) -> jax.Array:
     """Standard normals from uint32 words by the inverse CDF, ``sqrt(2) erfinv(v)``, ``v`` on the symmetric grid
-    ``(2k + 1) / 2^23 - 1`` (so ``|z| <= 5.3`` and never infinite)."""
+    ``(2k + 1) / 2^23 - 1`` (so ``|z| < 5.4``, never infinite)."""
     v = 2.0 * uniforms(bits) - np.float32(1.0 - 2.0**-23)
     return np.float32(np.sqrt(2.0)) * lax.erf_inv(v)
