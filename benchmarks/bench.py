@@ -48,16 +48,26 @@ def engine_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32") ->
             "pilot_s": raw.timings["compile_and_pilot_s"]}
 
 
-def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32") -> float:
-    """Time to draw the same random numbers alone (inputs and every quarter's shocks), same PRNG and chunks."""
+def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32", package: str = "mc_engine") -> float:
+    """Time to draw the same random numbers alone (inputs and every quarter's shocks), same PRNG and chunks.
+
+    ``package``: ``mc_engine``, or ``mc_engine_base`` to time another version's drawing (see
+    :func:`compare_engines`; ``priors`` must then be loaded by that version)."""
+    import importlib
+
     import jax
     import jax.numpy as jnp
 
-    from mc_engine.engine import sampler
-    from mc_engine.engine.keys import STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key
-    from mc_engine.engine.scan import compile_model, quarter_shocks
-    from mc_engine.engine.simulate import default_chunk_paths
-    from mc_engine.model.step import shock_blocks
+    def module(name: str) -> Any:
+        return importlib.import_module(f"{package}.{name}")
+
+    sampler = module("engine.sampler")
+    keys = module("engine.keys")
+    STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key = (  # noqa: N806
+        keys.STREAM_INPUTS, keys.STREAM_SHOCKS, keys.block_keys, keys.root_key, keys.stream_key)
+    compile_model, quarter_shocks = module("engine.scan").compile_model, module("engine.scan").quarter_shocks
+    default_chunk_paths = module("engine.simulate").default_chunk_paths
+    shock_blocks = module("model.step").shock_blocks
 
     model = compile_model(priors)
     _draw_matrix = sampler.draw_matrix

@@ -22,6 +22,8 @@ _BUMP = (np.uint32(0x9E3779B9), np.uint32(0xBB67AE85))
 _ROUNDS: int = 10
 _DOMAIN = np.uint32(0x53484F43)
 """Counter word that sets these draws apart from JAX's own philox ``fold_in`` and ``split`` counters."""
+TILE: int = 8192
+"""Counters hashed per step of the loop over tiles (a tiling of the work, not of the numbers)."""
 
 
 def _philox4x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, ...]:
@@ -55,9 +57,16 @@ def words(key: jax.Array, streams: tuple[tuple[int, int], ...]) -> list[jax.Arra
         return [jax.random.bits(jax.random.fold_in(key, np.uint32(tag)), (n,), jnp.uint32) for tag, n in streams]
     k = jax.random.key_data(key)
     counts = [-(-n // 4) for _, n in streams]
-    x0 = jnp.concatenate([jnp.arange(c, dtype=jnp.uint32) for c in counts])
-    x1 = jnp.concatenate([jnp.full((c,), tag, jnp.uint32) for (tag, _), c in zip(streams, counts, strict=True)])
-    out = jnp.stack(_philox4x32(k[0], k[1], x0, x1), axis=-1)  # (counters, 4)
+    total = sum(counts)
+    tiles = -(-total // TILE)
+    pad = tiles * TILE - total
+    x0 = jnp.concatenate([jnp.arange(c, dtype=jnp.uint32) for c in (*counts, pad)])
+    x1 = jnp.concatenate([jnp.full((c,), tag, jnp.uint32) for (tag, _), c in zip(streams, counts, strict=True)]
+                         + [jnp.zeros((pad,), jnp.uint32)])
+    # Tile by tile, so the rounds' stored words stay in cache (all at once they streamed through memory).
+    out = lax.map(lambda x: jnp.stack(_philox4x32(k[0], k[1], *x), axis=-1),
+                  (x0.reshape(tiles, TILE), x1.reshape(tiles, TILE)))
+    out = out.reshape(-1, 4)  # (counters, 4)
     starts = np.cumsum([0, *counts])
     return [out[a:b].reshape(-1)[:n] for a, b, (_, n) in zip(starts[:-1], starts[1:], streams, strict=True)]
 
