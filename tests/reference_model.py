@@ -196,6 +196,7 @@ def simulate_reference(
     round_sigma, raise_odds, revenue_multiple = common("round_size_sigma"), common("raise_odds"), common("revenue_multiple")
     rescue_prob, acquire_prob = common("rescue_prob"), common("acquire_prob")
     rescue_capacity, acquire_runway = common("rescue_capacity"), common("acquire_runway_q")
+    cash0, payout_rate, cash_target = common("cash0"), common("payout_rate"), common("cash_target_q")
     credit_line = np.zeros((n, c))
     credit_line[:, hi] = p.company("credit_line", hi)
     bond = np.zeros(c, dtype=bool)  # investment-grade issuers: hyperscalers
@@ -514,6 +515,10 @@ def simulate_reference(
             covenant_default, CAUSE_COVENANT, np.where(maturity, CAUSE_MATURITY, CAUSE_CASH))))
         runway_new = np.clip(np.where(positive_burn, _ratio(liquidity, outflow, RUNWAY_CAP), RUNWAY_CAP),
                              0, RUNWAY_CAP)
+        # payout: a company generating cash after the principal due returns part of the cash above its target
+        target = np.maximum(cash0, cash_target * np.maximum(revenue_new + burn_new, 0.0))
+        pays = ~positive_burn & ~funded & ~acquired & ~defaulted
+        cash_new = cash_new - np.where(pays, payout_rate * np.maximum(cash_new - target, 0.0), 0.0)
 
         # ---- commit for companies alive at the start of the quarter; the others keep their values
         def upd(new: np.ndarray, old: np.ndarray, alive: np.ndarray = alive) -> np.ndarray:
