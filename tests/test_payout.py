@@ -47,6 +47,8 @@ def test_cash_above_the_target_is_paid_out_at_the_rate(rate: float):
     target = np.maximum(CASH0, TARGET_Q * np.maximum(revenue + burn, 0.0))
     expected = before - rate * np.maximum(before - target, 0.0)
     np.testing.assert_allclose(cash, expected, rtol=RTOL)
+    # the running total the Dataset's paid_out sketches
+    np.testing.assert_allclose(tr["paid_out"][:, :, j], np.cumsum(before - cash, axis=0), rtol=RTOL, atol=1e-3)
     if rate > 0:
         assert (before > target * 1.01).mean() > 0.5, "the payout binds in most quarters"
         assert (cash < before * (1 - 1e-3)).mean() > 0.5
@@ -55,7 +57,7 @@ def test_cash_above_the_target_is_paid_out_at_the_rate(rate: float):
 def company_state(cash: float) -> CompanyState:
     one = jnp.ones((1, 1))
     return CompanyState(cash=cash * one, debt=0 * one, status=0 * one, cause=0 * one, rounds=0 * one,
-                        rescues=0 * one, rescued=0 * one, down_rounds=0 * one, raised=0 * one, v_last=one,
+                        rescues=0 * one, rescued=0 * one, down_rounds=0 * one, raised=0 * one, paid_out=0 * one, v_last=one,
                         age=10 * one, gq=0 * one, rev_prev=one, runway=100 * one, cumburn=0 * one,
                         base_last=0 * one, host_share=0 * one)
 

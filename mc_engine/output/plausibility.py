@@ -51,6 +51,7 @@ BOUNDS: tuple[Bound, ...] = (
     Bound("revenue", "revenue per quarter", None, WORLD_GDP_USD / 4, "revenue below world GDP / 4 a quarter"),
     Bound("cumulative_burn", "cumulative burn", -WORLD_GDP_USD, WORLD_GDP_USD, "cumulative burn within ±world GDP"),
     Bound("raised", "capital raised", None, WORLD_GDP_USD, "capital raised below world GDP"),
+    Bound("paid_out", "cash paid out", None, WORLD_GDP_USD, "cash paid out below world GDP"),
     Bound("burn_var_95", "burn VaR 95", None, WORLD_GDP_USD, "below world GDP"),
     Bound("burn_cvar_95", "burn CVaR 95", None, WORLD_GDP_USD, "below world GDP"),
 ) + tuple(
