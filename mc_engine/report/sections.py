@@ -361,7 +361,7 @@ def drivers_section(ds: xr.Dataset) -> Section:
         classes.append(["", median_cls, spread_cls])
     section.blocks.append(Table(["driver", "median at horizon", "5-95 % at horizon"], rows,
                                 f"Market indices at the horizon ({_date(ds, ds.sizes['quarter'])}), as_of = 1 "
-                                "(⚠ beyond 1e-3 .. 1e3)", classes))
+                                "(⚠ beyond the index's plausibility bounds, section 1)", classes))
     expected = ds.regime_prob.sum("quarter").values
     horizon = ds.sizes["quarter"]
     rows = [[str(r), f"{e:.2f}", pct(e / horizon)] for r, e in zip(ds.regime.values, expected, strict=True)]
