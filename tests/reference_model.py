@@ -39,7 +39,7 @@ MARKET_KEYS: tuple[str, ...] = ("H", "E", "R", "C", "P", "G", "D", "U", "S", "K"
 """Market variables of a trace, each shape (T, n)."""
 COMPANY_KEYS: tuple[str, ...] = (
     "cash", "debt", "burn", "revenue", "gross_margin", "runway", "status", "cause",
-    "rounds", "raised", "down_rounds", "cumburn",
+    "rounds", "raised", "paid_out", "down_rounds", "cumburn",
 )  # fmt: skip
 """Company variables of a trace, each shape (T, n, c) in ``priors.companies`` order."""
 EXTRA_KEYS: tuple[str, ...] = ("fleet", "rescues", "base")
@@ -196,6 +196,7 @@ def simulate_reference(
     round_sigma, raise_odds, revenue_multiple = common("round_size_sigma"), common("raise_odds"), common("revenue_multiple")
     rescue_prob, acquire_prob = common("rescue_prob"), common("acquire_prob")
     rescue_capacity, acquire_runway = common("rescue_capacity"), common("acquire_runway_q")
+    cash0, payout_rate, cash_target = common("cash0"), common("payout_rate"), common("cash_target_q")
     credit_line = np.zeros((n, c))
     credit_line[:, hi] = p.company("credit_line", hi)
     bond = np.zeros(c, dtype=bool)  # investment-grade issuers: hyperscalers
@@ -245,7 +246,7 @@ def simulate_reference(
     status = np.zeros((n, c), dtype=np.int64)
     cause = np.zeros((n, c), dtype=np.int64)
     zeros = np.zeros((n, c))
-    rounds, raised, down_rounds, rescues, cumburn, rescued_amt = (zeros.copy() for _ in range(6))
+    rounds, raised, paid_out, down_rounds, rescues, cumburn, rescued_amt = (zeros.copy() for _ in range(7))
     premium = zeros.copy()  # log price premium over the market (labs, hyperscalers)
     burn, revenue, gross_margin, base = (zeros.copy() for _ in range(4))
     runway = np.full((n, c), RUNWAY_CAP)
@@ -514,6 +515,11 @@ def simulate_reference(
             covenant_default, CAUSE_COVENANT, np.where(maturity, CAUSE_MATURITY, CAUSE_CASH))))
         runway_new = np.clip(np.where(positive_burn, _ratio(liquidity, outflow, RUNWAY_CAP), RUNWAY_CAP),
                              0, RUNWAY_CAP)
+        # payout: a company generating cash after the principal due returns part of the cash above its target
+        target = np.maximum(cash0, cash_target * np.maximum(revenue_new + burn_new, 0.0))
+        pays = ~positive_burn & ~funded & ~acquired & ~defaulted
+        payout = np.where(pays, payout_rate * np.maximum(cash_new - target, 0.0), 0.0)
+        cash_new = cash_new - payout
 
         # ---- commit for companies alive at the start of the quarter; the others keep their values
         def upd(new: np.ndarray, old: np.ndarray, alive: np.ndarray = alive) -> np.ndarray:
@@ -528,6 +534,7 @@ def simulate_reference(
         runway, base = upd(runway_new, runway), base_now
         rounds = upd(rounds + success, rounds)
         raised = upd(raised + amount, raised)
+        paid_out = upd(paid_out + payout, paid_out)
         down_rounds = upd(down_rounds + down, down_rounds)
         rescues = upd(rescues + rescued, rescues)
         cumburn = upd(cumburn + burn_new, cumburn)
@@ -544,7 +551,7 @@ def simulate_reference(
                   "regime": regime}
         company = {
             "cash": cash, "debt": debt, "burn": burn, "revenue": revenue, "gross_margin": gross_margin,
-            "runway": runway, "status": status, "cause": cause, "rounds": rounds, "raised": raised,
+            "runway": runway, "status": status, "cause": cause, "rounds": rounds, "raised": raised, "paid_out": paid_out,
             "down_rounds": down_rounds, "cumburn": cumburn, "fleet": fleet, "rescues": rescues, "base": base,
         }  # fmt: skip
         for key, val in (*market.items(), *company.items()):

@@ -72,7 +72,7 @@ def hand_tree() -> dict[str, Any]:
         "training_growth_decay": 0.5, "training_cut": 0.6, "cut_runway_q": 10.0, "opex0": 8.0,
         "opex_growth": 0.3, "commitments": [70.0, 120.0], "commitment_realisation": 0.9,
         "commitment_renewal": 0.5, "reprice_speed": 1.0, "reprice_max": 0.5, "rescue_capacity": 1000.0,
-        "acquire_runway_q": 1.0, "training_revenue_cap": 1.5,
+        "acquire_runway_q": 1.0, "training_revenue_cap": 1.5, "payout_rate": 0.4, "cash_target_q": 6.0,
     })  # fmt: skip
     tree["companies"]["acloud"].update({
         "cash0": 1.3, "debt0": 12.0, "rate_spread": 0.05, "tenor": 5.0, "raise_trigger_q": 4.0,
@@ -83,8 +83,7 @@ def hand_tree() -> dict[str, Any]:
         "contract_tau": 3.0, "new_contract_share": 0.6, "contract_price": 2.2, "spot_price0": 1.8,
         "power_cost": 0.25, "opex0": 1.0, "opex_growth": 0.1, "debt_share": 0.7, "max_leverage": 3.4,
         "covenant_quarters": 2.0, "gpu_opex": 0.1, "refinance_headroom": 100.0, "rescue_capacity": 1000.0,
-        "capex_committed": 0.3,
-        "acquire_runway_q": 1.0,
+        "capex_committed": 0.3, "acquire_runway_q": 1.0, "payout_rate": 0.2, "cash_target_q": 4.0,
     })  # fmt: skip
     tree["companies"]["ahyper"].update({
         "cash0": 60.0, "debt0": 80.0, "rate_spread": 0.01, "tenor": 8.0, "raise_trigger_q": 4.0,
@@ -96,7 +95,8 @@ def hand_tree() -> dict[str, Any]:
         "ai_capex0": 120.0, "ai_capex_growth0": 0.3, "ai_capex_growth_inf": 0.1,
         "ai_capex_growth_decay": 0.5, "capex_discipline": 0.5, "ai_opex0": 10.0, "opex_growth": 0.05,
         "credit_line": 30.0, "capex_liquidity_draw": 0.2, "bond_access": 0.9, "reprice_speed": 1.0,
-        "reprice_max": 0.5, "rescue_capacity": 1000.0, "acquire_runway_q": 1.0,
+        "reprice_max": 0.5, "rescue_capacity": 1000.0, "acquire_runway_q": 1.0, "payout_rate": 0.6,
+        "cash_target_q": 2.0,
     })  # fmt: skip
     tree["counterparty"] = {"alab": {"acloud": 0.05, "ahyper": 0.5}}
     tree["regime"] = {
@@ -162,6 +162,10 @@ def hand_quarters(tree: dict[str, Any], quarters: int) -> list[dict[str, float]]
         run2 = max(cash2, 0.0) / outflow if outflow > 0 else cap
         acquired = not funded and co["acquire_prob"] * math.exp(-run2 / co["acquire_runway_q"]) > 0.5
         defaulted = not acquired and (cash2 < 0 or covenant_breached)
+        # payout: only in a quarter that generates cash after the principal due, above the target
+        if outflow <= 0 and not (funded or acquired or defaulted):
+            target = max(co["cash0"], co["cash_target_q"] * max(rev + burn, 0.0))
+            cash2 -= co["payout_rate"] * max(cash2 - target, 0.0)
         return {
             "cash": cash2,
             "gq": gq,

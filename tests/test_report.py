@@ -344,3 +344,24 @@ def test_plausibility_flags_an_impossible_cash_figure_with_its_paths(runs, tmp_p
     # within bounds, nothing is flagged
     assert not [f for f in plausibility.check(mc_engine.open_run(runs["q2"])) if f.variable == "cash"
                 and f.company == "alab"]
+
+
+@pytest.mark.parametrize(("index", "inside", "beyond"), [
+    ("demand_index", 1e4, 1e7),            # work demanded: spend over price, up to 1e6
+    ("compute_per_token_index", 1e-5, 1e-7),  # at most 10x a year cheaper for six years
+    ("market_spend_index", 500.0, 2000.0),
+])  # fmt: skip
+def test_each_index_has_its_own_bounds(runs, index, inside, beyond):
+    """A market index is flagged beyond its own bounds (plausibility.INDEX_BOUNDS), not one bound for all."""
+    base = mc_engine.open_run(runs["q2"]).load()
+    base = base.drop_vars([v for v in base.data_vars if v.startswith("path_")])
+
+    def flagged(value: float) -> bool:
+        ds = base.copy()
+        var = ds[index].copy()
+        var.loc[{"quantile": 0.95}] = value
+        ds[index] = var
+        return any(f.variable == index for f in plausibility.check(ds))
+
+    assert not flagged(inside)
+    assert flagged(beyond)

@@ -91,7 +91,7 @@ def sim_tree() -> dict[str, Any]:
         "training_growth_inf": 0.3, "training_growth_decay": 0.5, "training_cut": 0.6, "cut_runway_q": 8.0,
         "opex0": 8.0, "opex_growth": 0.3, "commitments": [70.0, 120.0], "commitment_realisation": 0.9,
         "commitment_renewal": 0.5, "reprice_speed": 1.0, "reprice_max": 0.5, "rescue_capacity": 100.0,
-        "acquire_runway_q": 1.0, "training_revenue_cap": 10.0,
+        "acquire_runway_q": 1.0, "training_revenue_cap": 10.0, "payout_rate": 0.3, "cash_target_q": 6.0,
     })  # fmt: skip
     companies["acloud"].update({
         "cash0": {"ci90": [0.5, 3.0]}, "debt0": 12.0, "rate_spread": 0.05, "tenor": 5.0,
@@ -102,7 +102,8 @@ def sim_tree() -> dict[str, Any]:
         "contract_share0": 0.7, "contract_tau": 3.0, "new_contract_share": 0.6, "contract_price": 2.2,
         "spot_price0": 1.8, "power_cost": 0.25, "opex0": 1.0, "opex_growth": 0.1, "debt_share": 0.7,
         "max_leverage": 3.3, "covenant_quarters": 2.0, "gpu_opex": 0.1, "refinance_headroom": 2.0,
-        "capex_committed": 0.0, "rescue_capacity": 100.0, "acquire_runway_q": 1.0,
+        "capex_committed": 0.0, "rescue_capacity": 100.0, "acquire_runway_q": 1.0, "payout_rate": 0.1,
+        "cash_target_q": 4.0,
     })  # fmt: skip
     companies["ahyper"].update({
         "cash0": {"ci90": [5.0, 40.0]}, "debt0": 80.0, "rate_spread": 0.01, "tenor": 8.0,
@@ -115,6 +116,7 @@ def sim_tree() -> dict[str, Any]:
         "ai_capex_growth_inf": 0.1, "ai_capex_growth_decay": 0.5, "capex_discipline": 0.5, "ai_opex0": 10.0,
         "opex_growth": 0.05, "credit_line": 5.0, "capex_liquidity_draw": 0.2, "bond_access": 0.95,
         "reprice_speed": 1.0, "reprice_max": 0.5, "rescue_capacity": 0.0, "acquire_runway_q": 1.0,
+        "payout_rate": 0.5, "cash_target_q": 2.0,
     })  # fmt: skip
     tree["counterparty"] = {"alab": {"acloud": 0.03, "ahyper": 0.5}}
     tree["regime"] = {

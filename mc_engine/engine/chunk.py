@@ -26,8 +26,8 @@ from .scan import Model, chunk_scan
 
 THIN_VARS: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status")
 THIN_MARKET: tuple[str, ...] = INDICES + ("regime",)
-HORIZON_VARS: tuple[str, ...] = ("cumburn", "raised")
-"""Horizon values sketched per company (cumulative burn and amount raised by the last quarter)."""
+HORIZON_VARS: tuple[str, ...] = ("cumburn", "raised", "paid_out")
+"""Horizon values sketched per company (cumulative burn, amount raised and amount paid out by the last quarter)."""
 N_COUNTS: int = 6
 """Path counts per company and quarter: alive, defaulted, acquired, and defaults by cause (cash exhausted,
 covenant, maturity not refinanced; funding.CAUSES without acquisition, which is the acquired count)."""

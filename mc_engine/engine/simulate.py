@@ -147,7 +147,7 @@ def pilot(run: Callable[[int, dict[str, np.ndarray], int], dict], plan: ChunkPla
                                       pilot_edges(market[t], np.ones_like(market[t], bool))])
                       for t in range(horizon)])
     head = out["horizon"]["head"]
-    final_cells = np.stack([np.asarray(head[k])[:thin] for k in HORIZON_VARS], -1)  # (thin, C, 2)
+    final_cells = np.stack([np.asarray(head[k])[:thin] for k in HORIZON_VARS], -1)  # (thin, C, horizon vars)
     fedges = pilot_edges(final_cells, np.ones_like(final_cells, bool)).reshape(-1, 5)
     return Pilot({"edges": edges, "fedges": fedges}, thin_obs)
 

@@ -12,7 +12,7 @@ from .keys import DEFAULT_BLOCK_SIZE
 from .scan import compile_model, run_chunk
 
 COMPANY_VARS: tuple[str, ...] = ("cash", "debt", "burn", "revenue", "gross_margin", "runway", "status", "cause", "rounds",
-                                 "raised", "down_rounds", "cumburn", "capex")
+                                 "raised", "paid_out", "down_rounds", "cumburn", "capex")
 
 
 def _keep_all(aux, t, obs, alive_prev):  # noqa: ANN001, ANN202 - reducer signature

@@ -42,6 +42,10 @@ COMPANY_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("rescue_prob", "1", "prob", "probability a strategic backer funds a failed raise"),
     ParamSpec("rescue_capacity", "USD bn", "nonneg", "most the strategic backer can put in over the horizon, all "
               "rescues together (what the backer itself can raise)"),
+    ParamSpec("payout_rate", "1", "prob", "share of the cash above the target returned to shareholders (dividends, "
+              "buybacks, distributions) in a quarter when the company generates cash after the principal falling due"),
+    ParamSpec("cash_target_q", "quarters", "nonneg", "cash a company keeps before paying out: the larger of cash0 and "
+              "this many quarters of the quarter's costs net of core cash flow (revenue + burn)"),
     ParamSpec("acquire_prob", "1", "prob", "acquisition hazard per quarter at zero runway (never for hyperscalers)"),
     ParamSpec("acquire_runway_q", "quarters", "positive", "the acquisition hazard falls as exp(-runway / this): "
               "acquirers buy labs that still have cash, more often the shorter the runway"),
@@ -142,8 +146,14 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
     cause = jnp.where(acquired, 4, jnp.where(
         ~defaulted, 0, jnp.where(covenant_default, 2, jnp.where((repaid > 0) & (liquidity + repaid >= 0), 3, 1))))
     runway = jnp.where(positive_burn, jnp.clip(liquidity / safe_burn, 0.0, RUNWAY_CAP), RUNWAY_CAP)
+    # A company that generates cash after the principal falling due returns part of what it holds above its
+    # target (the larger of its starting cash and cash_target_q quarters of its costs) to shareholders.
+    target = jnp.maximum(c["cash0"], c["cash_target_q"] * jnp.maximum(revenue + burn, 0.0))
+    pays = ~positive_burn & ~funded & ~acquired & ~defaulted
+    payout = jnp.where(pays, c["payout_rate"] * jnp.maximum(cash - target, 0.0), 0.0)
     return {
-        "cash": cash,
+        "cash": cash - payout,
+        "payout": payout,
         "status": jnp.where(acquired, 2, jnp.where(defaulted, 1, 0)).astype(jnp.int32),
         "cause": cause.astype(jnp.int32),
         "rounds": s.rounds + success,
@@ -151,6 +161,7 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
         "rescued": s.rescued + jnp.where(rescue, amount, 0.0),
         "down_rounds": s.down_rounds + (success & (valuation < s.v_last)),
         "raised": s.raised + amount,
+        "paid_out": s.paid_out + payout,
         "v_last": jnp.where(success, valuation, s.v_last),
         "age": jnp.where(funded, 0.0, s.age + 1),
         "gq": gq,

@@ -62,6 +62,7 @@ class CompanyState(NamedTuple):
     rescued: jax.Array  # USD bn put in by the strategic backer so far
     down_rounds: jax.Array
     raised: jax.Array
+    paid_out: jax.Array  # USD bn returned to shareholders so far (section 4, step 11)
     v_last: jax.Array
     age: jax.Array
     gq: jax.Array

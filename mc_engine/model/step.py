@@ -26,7 +26,7 @@ from .params import Params
 from .state import RUNWAY_CAP, CompanyState, Layout, State
 
 OBSERVED: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status", "cause", "rounds",
-                             "raised", "down_rounds", "cumburn", "capex")
+                             "raised", "paid_out", "down_rounds", "cumburn", "capex")
 """Per-company observations of a quarter, each (paths, companies) in internal order."""
 
 
@@ -85,7 +85,7 @@ def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], shock
         company = CompanyState(
             cash=c["cash0"], debt=c["debt0"], status=jnp.zeros(zeros.shape, jnp.int32),
             cause=jnp.zeros(zeros.shape, jnp.int32), rounds=zeros, rescues=zeros, rescued=zeros, down_rounds=zeros,
-            raised=zeros, v_last=c["valuation0"], age=c["last_round_age0"], gq=zeros, rev_prev=rev0,
+            raised=zeros, paid_out=zeros, v_last=c["valuation0"], age=c["last_round_age0"], gq=zeros, rev_prev=rev0,
             runway=jnp.full_like(zeros, RUNWAY_CAP), cumburn=zeros, base_last=zeros, host_share=zeros,
         )
         blocks.append(Block(company, own))
@@ -198,6 +198,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         new = CompanyState(
             cash=fund["cash"], debt=out.debt, status=fund["status"], cause=fund["cause"], rounds=fund["rounds"],
             rescues=fund["rescues"], rescued=fund["rescued"], down_rounds=fund["down_rounds"], raised=fund["raised"],
+            paid_out=fund["paid_out"],
             v_last=fund["v_last"], age=fund["age"], gq=fund["gq"], rev_prev=out.revenue, runway=fund["runway"],
             cumburn=c.cumburn + out.burn, base_last=c.base_last if f.pay is None else f.pay,
             host_share=host_shares[j],
@@ -212,7 +213,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
             "cash": company.cash, "burn": jnp.where(live, out.burn, 0.0), "revenue": jnp.where(live, out.revenue, 0.0),
             "gross_margin": jnp.where(live, out.gross_margin, 0.0), "runway": company.runway, "debt": company.debt,
             "status": company.status, "cause": company.cause, "rounds": company.rounds, "raised": company.raised,
-            "down_rounds": company.down_rounds, "cumburn": company.cumburn,
+            "paid_out": company.paid_out, "down_rounds": company.down_rounds, "cumburn": company.cumburn,
             "capex": jnp.where(live, out.capex, 0.0),
         })
     obs = {

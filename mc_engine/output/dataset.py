@@ -200,6 +200,9 @@ def to_dataset(raw: RawResult, quantiles: tuple[float, ...] = DEFAULT_QUANTILES)
     ds["raised"] = (("company", "quantile"), cum_q[:, 1].astype(np.float32),
                     {"units": "USD bn", "long_name": "amount raised (rounds and rescues) by the horizon",
                      "cell_methods": "quarter: sum (quantiles over paths)"})
+    ds["paid_out"] = (("company", "quantile"), cum_q[:, 2].astype(np.float32),
+                      {"units": "USD bn", "long_name": "amount paid out to shareholders (dividends, buybacks) by the "
+                                                      "horizon", "cell_methods": "quarter: sum (quantiles over paths)"})
     ds["burn_var_95"] = (("company",), var95[order],
                          {"units": "USD bn", "long_name": "95% value at risk of cumulative burn",
                           "cell_methods": "quarter: sum"})

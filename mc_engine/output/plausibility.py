@@ -29,8 +29,21 @@ WORLD_GDP_USD: float = 110e12
 single company's cash, debt, cumulative burn or capital raised."""
 LARGEST_CASH_USD: float = 1e12
 """USD 1 tn: about four times the largest cash pile any company has held; above it a company's cash is implausible."""
-INDEX_BOUNDS: tuple[float, float] = (1e-3, 1e3)
-"""A market index (1 at as_of) below 1/1000 or above 1000 of today's level is implausible within the horizon."""
+INDEX_BOUNDS: dict[str, tuple[float, float, str]] = {
+    "hardware_cost_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
+    "tokens_per_work_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
+    "gpu_rental_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
+    "market_spend_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
+    "capacity_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
+    # Algorithms ~3x a year more efficient and token prices ~10x a year cheaper at fixed capability: 10x a
+    # year for six years (1e-6) is the edge of belief for compute per token, serving cost and price.
+    "compute_per_token_index": (1e-6, 1e3, "within 1e-6 .. 1e3 of as_of (10x a year cheaper at most)"),
+    "serving_cost_index": (1e-6, 1e3, "within 1e-6 .. 1e3 of as_of (10x a year cheaper at most)"),
+    "price_index": (1e-6, 1e3, "within 1e-6 .. 1e3 of as_of (10x a year cheaper at most)"),
+    # Work demanded is spend over price: spend stays under ~1e3, the price above ~1e-6.
+    "demand_index": (1e-3, 1e6, "within 1e-3 .. 1e6 of as_of (spend over price)"),
+}
+"""Bounds of each market index (1 at as_of) beyond which its level is implausible within the horizon, and why."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +64,11 @@ BOUNDS: tuple[Bound, ...] = (
     Bound("revenue", "revenue per quarter", None, WORLD_GDP_USD / 4, "revenue below world GDP / 4 a quarter"),
     Bound("cumulative_burn", "cumulative burn", -WORLD_GDP_USD, WORLD_GDP_USD, "cumulative burn within ±world GDP"),
     Bound("raised", "capital raised", None, WORLD_GDP_USD, "capital raised below world GDP"),
+    Bound("paid_out", "cash paid out", None, WORLD_GDP_USD, "cash paid out below world GDP"),
     Bound("burn_var_95", "burn VaR 95", None, WORLD_GDP_USD, "below world GDP"),
     Bound("burn_cvar_95", "burn CVaR 95", None, WORLD_GDP_USD, "below world GDP"),
 ) + tuple(
-    Bound(name, name.replace("_", " "), INDEX_BOUNDS[0], INDEX_BOUNDS[1], "index within 1e-3 .. 1e3 of as_of")
-    for name in ("hardware_cost_index", "compute_per_token_index", "tokens_per_work_index", "serving_cost_index",
-                 "price_index", "gpu_rental_index", "demand_index", "market_spend_index", "capacity_index")
+    Bound(name, name.replace("_", " "), low, high, f"index {why}") for name, (low, high, why) in INDEX_BOUNDS.items()
 )
 
 

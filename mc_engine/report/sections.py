@@ -361,7 +361,7 @@ def drivers_section(ds: xr.Dataset) -> Section:
         classes.append(["", median_cls, spread_cls])
     section.blocks.append(Table(["driver", "median at horizon", "5-95 % at horizon"], rows,
                                 f"Market indices at the horizon ({_date(ds, ds.sizes['quarter'])}), as_of = 1 "
-                                "(⚠ beyond 1e-3 .. 1e3)", classes))
+                                "(⚠ beyond the index's plausibility bounds, section 1)", classes))
     expected = ds.regime_prob.sum("quarter").values
     horizon = ds.sizes["quarter"]
     rows = [[str(r), f"{e:.2f}", pct(e / horizon)] for r, e in zip(ds.regime.values, expected, strict=True)]
@@ -435,7 +435,8 @@ def funding_section(ds: xr.Dataset, colours: Mapping[str, str]) -> Section:
     section.blocks.append(
         f"Funding to the horizon ({ds.sizes['quarter']} quarters): the expected number of equity rounds, the "
         "probability of at least one down round, the capital raised (rounds and strategic rescues) and the 95 % "
-        "value at risk and expected shortfall of cumulative burn. Amounts in USD bn.")
+        "value at risk and expected shortfall of cumulative burn, and the cash paid out to shareholders (dividends "
+        "and buybacks of companies that generate cash). Amounts in USD bn.")
     section.blocks.append(Chart(charts.funding(ds, colours), "Capital raised, rounds and down rounds."))
     names = _names(ds)
     rows, classes = [], []
@@ -444,14 +445,16 @@ def funding_section(ds: xr.Dataset, colours: Mapping[str, str]) -> Section:
                   for p in (0.05, 0.5, 0.95)}
         var95 = usd(ds, "burn_var_95", float(ds.burn_var_95.sel(company=cid)))
         cvar95 = usd(ds, "burn_cvar_95", float(ds.burn_cvar_95.sel(company=cid)))
+        paid = (usd(ds, "paid_out", float(ds.paid_out.sel(company=cid).sel(quantile=0.5, method="nearest")))
+                if "paid_out" in ds else float("nan"))  # runs written before payouts were modelled have none
         cells = [flagged("raised", raised[0.05], bn(raised[0.05])), flagged("raised", raised[0.5], bn(raised[0.5])),
                  flagged("raised", raised[0.95], bn(raised[0.95])), flagged("burn_var_95", var95, bn(var95)),
-                 flagged("burn_cvar_95", cvar95, bn(cvar95))]
+                 flagged("burn_cvar_95", cvar95, bn(cvar95)), flagged("paid_out", paid, bn(paid) if paid == paid else "-")]
         rows.append([names[cid], f"{float(ds.funding_rounds.sel(company=cid)):.2f}",
                      pct(float(ds.down_round_prob.sel(company=cid)))] + [text for text, _ in cells])
         classes.append([f"company-{cid}", "", ""] + [cls for _, cls in cells])
     section.blocks.append(Table(["company", "expected rounds", "down-round prob.", "raised 5 %", "raised median",
-                                 "raised 95 %", "burn VaR 95", "burn CVaR 95"], rows,
+                                 "raised 95 %", "burn VaR 95", "burn CVaR 95", "paid out median"], rows,
                                 "Funding and cumulative burn to the horizon (USD bn; ⚠ beyond the plausibility "
                                 "bounds, section 1)", classes))
     return section
