@@ -91,21 +91,33 @@ def numbered(sections: Sequence[Section]) -> list[Section]:
 # --------------------------------------------------------------------------- formatting
 
 
+def _decimals(se_points: float, digits: int) -> int:
+    """Decimals that show at least one significant figure of a standard error in percent (never fewer than
+    ``digits``): a million-path run's ``± 0.05 %`` is not printed as ``± 0.0 %``."""
+    if not math.isfinite(se_points) or se_points <= 0:
+        return digits
+    return max(digits, -math.floor(math.log10(se_points)))
+
+
 def pct(p: float, se: float | None = None, digits: int = 1) -> str:
-    """``12.3 %`` or ``12.3 ± 0.4 %``; ``-`` for NaN."""
+    """``12.3 %`` or ``12.3 ± 0.4 %`` (``47.00 ± 0.05 %``: the value to the standard error's precision);
+    ``-`` for NaN."""
     if p is None or not math.isfinite(p):
         return "-"
     if se is None:
         return f"{100 * p:.{digits}f} %"
-    return f"{100 * p:.{digits}f} ± {100 * se:.{digits}f} %"
+    d = _decimals(100 * se, digits)
+    return f"{100 * p:.{d}f} ± {100 * se:.{d}f} %"
 
 
 def pp(d: float, se: float | None = None) -> str:
-    """A change in percentage points with its sign, ``+1.2 pp`` (``± SE`` when given)."""
+    """A change in percentage points with its sign, ``+1.20 pp`` (``± SE`` when given, to its precision)."""
     if d is None or not math.isfinite(d):
         return "-"
-    text = f"{100 * d:+.2f}"
-    return f"{text} ± {100 * se:.2f} pp" if se is not None else f"{text} pp"
+    if se is None:
+        return f"{100 * d:+.2f} pp"
+    n = _decimals(100 * se, 2)
+    return f"{100 * d:+.{n}f} ± {100 * se:.{n}f} pp"
 
 
 def per_bn(ds: xr.Dataset, var: str) -> float:
