@@ -4,6 +4,7 @@ their position, and the normals and uniforms made from them have the right distr
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
@@ -46,3 +47,19 @@ def test_normals_and_uniforms_have_their_distributions() -> None:
     # Normals of neighbouring words are uncorrelated (the four words of one Philox hash included).
     for lag in (1, 2, 3, 4):
         assert abs(np.corrcoef(z[:-lag], z[lag:])[0, 1]) < 4 / np.sqrt(n)
+
+
+@pytest.mark.parametrize(("key", "counter", "expected"), [
+    ((0, 0), (0, 0, 0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF,) * 4, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0xA4093822, 0x299F31D0), (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+])  # fmt: skip
+def test_philox_matches_the_random123_known_answers(key, counter, expected) -> None:
+    """Philox4x32-10 against the known-answer vectors published with Random123 (kat_vectors)."""
+    from mc_engine.engine.rng import _philox4x32
+
+    k = [jnp.uint32(v) for v in key]
+    x = [jnp.asarray([v], jnp.uint32) for v in counter]
+    out = tuple(int(w[0]) for w in _philox4x32(*k, *x))
+    assert out == expected

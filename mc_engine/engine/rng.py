@@ -26,14 +26,17 @@ TILE: int = 8192
 """Counters hashed per step of the loop over tiles (a tiling of the work, not of the numbers)."""
 
 
-def _philox4x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array) -> tuple[jax.Array, ...]:
-    """The four output words of Philox4x32-10 for key (k0, k1) and counters (x0, x1, 0, DOMAIN).
+def _philox4x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array, x2: jax.Array | None = None,
+                x3: jax.Array | None = None) -> tuple[jax.Array, ...]:
+    """The four output words of Philox4x32-10 for key (k0, k1) and counters (x0, x1, x2, x3), by default
+    (x0, x1, 0, DOMAIN).
 
     Each round's four words are stored (stacked, behind an optimisation barrier): XLA on CPU has no
     multi-output fusion, so without it every output word recomputes the whole ten-round chain, and a
     barrier every second round lets the duplication grow with depth (measured 11 s against 0.4 s).
     """
-    x2, x3 = jnp.zeros_like(x0), jnp.full_like(x0, _DOMAIN)
+    x2 = jnp.zeros_like(x0) if x2 is None else x2
+    x3 = jnp.full_like(x0, _DOMAIN) if x3 is None else x3
     for r in range(_ROUNDS):
         if r:
             k0, k1 = k0 + _BUMP[0], k1 + _BUMP[1]
