@@ -372,6 +372,7 @@ def test_each_index_has_its_own_bounds(runs, index, inside, beyond):
     (0.47, 0.0005, "47.00 ± 0.05 %"),       # 1e6 paths: the error is shown, not rounded to 0.0
     (0.0002, 0.000014, "0.020 ± 0.001 %"),
     (0.0, 0.0, "0.0 ± 0.0 %"),
+    (-1e-9, None, "0.0 %"),                 # 1 - survival - default: no "-0.0 %"
 ])  # fmt: skip
 def test_percentages_show_their_standard_error(p, se, text):
     from mc_engine.report.sections import pct

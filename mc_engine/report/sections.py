@@ -104,10 +104,11 @@ def pct(p: float, se: float | None = None, digits: int = 1) -> str:
     ``-`` for NaN."""
     if p is None or not math.isfinite(p):
         return "-"
+    d = digits if se is None else _decimals(100 * se, digits)
+    value = 100 * p if round(100 * p, d) != 0 else 0.0  # no "-0.0 %" from a difference of probabilities
     if se is None:
-        return f"{100 * p:.{digits}f} %"
-    d = _decimals(100 * se, digits)
-    return f"{100 * p:.{d}f} ± {100 * se:.{d}f} %"
+        return f"{value:.{d}f} %"
+    return f"{value:.{d}f} ± {100 * se:.{d}f} %"
 
 
 def pp(d: float, se: float | None = None) -> str:
