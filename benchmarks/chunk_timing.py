@@ -24,11 +24,13 @@ REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "priors" / "baseline.toml"
 
 
-def _trivial(aux: Any, t: Any, obs: dict, alive_prev: Any) -> Any:
-    """Sums of every observation: a reducer that costs next to nothing but keeps every output live."""
+def _trivial(aux: Any, t: Any, obs: Any, alive_prev: Any) -> Any:
+    """Sums of every observation (a NamedTuple, or a dict in older versions): a reducer that costs next to
+    nothing but keeps every output live."""
+    import jax
     import jax.numpy as jnp
 
-    return sum(jnp.sum(v.astype(jnp.float32)) for v in obs.values())
+    return sum(jnp.sum(v.astype(jnp.float32)) for v in jax.tree_util.tree_leaves(obs))
 
 
 def programs(package: str, n_paths: int, horizon: int, options: dict | None = None) -> dict[str, Any]:

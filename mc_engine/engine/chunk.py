@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model.market import INDICES
+from ..model.step import Observations
 from .reduce import COMPANY_VARS, cell_block_sums, cell_sketch
 from .sampler import draw_arrays
 from .scan import Model, chunk_scan
@@ -50,12 +51,12 @@ class ChunkReducer:
     head: int
     uncertain: tuple[int, ...]
 
-    def __call__(self, aux: dict[str, Any], t: jax.Array, obs: dict[str, jax.Array], alive_prev: jax.Array) -> dict:
-        """Quarter ``t``'s reductions from the step's observations {name: (paths, companies) or (paths,)}."""
+    def __call__(self, aux: dict[str, Any], t: jax.Array, obs: Observations, alive_prev: jax.Array) -> dict:
+        """Quarter ``t``'s reductions from the step's observations ((paths, companies) or (paths,) each)."""
         valid = aux["valid"]
-        status = obs["status"]
+        status = obs.status
         v2 = valid[:, None]
-        cause = obs["cause"]
+        cause = obs.cause
         counts = jnp.stack([((status == 0) & v2).sum(0), ((status == 1) & v2).sum(0), ((status == 2) & v2).sum(0),
                             *[((cause == k) & v2).sum(0) for k in (1, 2, 3)]]).astype(jnp.int32)
         cells, weight = quarter_cells(obs, valid)
@@ -63,8 +64,8 @@ class ChunkReducer:
             "counts": counts,
             "sketch": cell_sketch(cells, weight, aux["edges"][t - 1]),
             "sums": cell_block_sums(cells, weight, self.block_size),
-            "regime": jnp.stack([((obs["regime"] == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
-            "thin": {k: obs[k][: self.thin] for k in (*THIN_VARS, *THIN_MARKET)},
+            "regime": jnp.stack([((obs.regime == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
+            "thin": {k: getattr(obs, k)[: self.thin] for k in (*THIN_VARS, *THIN_MARKET)},
         }
 
     def finish(self, aux: dict[str, Any], final: Any, draws: jax.Array) -> dict[str, Any]:
@@ -86,12 +87,12 @@ class ChunkReducer:
         }
 
 
-def quarter_cells(obs: dict[str, jax.Array], valid: jax.Array) -> tuple[jax.Array, jax.Array]:
+def quarter_cells(obs: Observations, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The sketched values of one quarter, cell-major (companies x ``COMPANY_VARS`` + ``INDICES``, paths), and
     which count: company values of companies alive at quarter end, market values of every valid path."""
-    companies = jnp.stack([obs[v].T for v in COMPANY_VARS], axis=1)  # (C, V, paths)
-    alive = ((obs["status"] == 0) & valid[:, None]).T  # (C, paths)
-    market = jnp.stack([obs[k] for k in INDICES])  # (M, paths)
+    companies = jnp.stack([getattr(obs, v).T for v in COMPANY_VARS], axis=1)  # (C, V, paths)
+    alive = ((obs.status == 0) & valid[:, None]).T  # (C, paths)
+    market = jnp.stack([getattr(obs, k) for k in INDICES])  # (M, paths)
     n = valid.shape[0]
     cells = jnp.concatenate([companies.reshape(-1, n), market])
     weight = jnp.concatenate([jnp.broadcast_to(alive[:, None], companies.shape).reshape(-1, n),

@@ -31,7 +31,7 @@ def trace_paths(priors: Priors, n_paths: int, seed: int, horizon: int = 24, shoc
     model = compile_model(priors, block_size)
     _, ys, _ = run_chunk(model, seed, 0, n_blocks, horizon, _keep_all, mode=shocks)
     order = np.asarray(model.layout.order)
-    out = {k: np.asarray(ys[k])[:, :n_paths] for k in (*INDICES, "regime")}
+    out = {k: np.asarray(getattr(ys, k))[:, :n_paths] for k in (*INDICES, "regime")}
     for k in COMPANY_VARS:
-        out[k] = np.asarray(ys[k])[:, :n_paths][:, :, order]
+        out[k] = np.asarray(getattr(ys, k))[:, :n_paths][:, :, order]
     return out

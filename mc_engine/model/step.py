@@ -25,9 +25,41 @@ from .kinds.base import Block, CompanyKind, Context, KindInputs, Peer
 from .params import Params
 from .state import RUNWAY_CAP, CompanyState, Layout, State
 
-OBSERVED: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status", "cause", "rounds",
-                             "raised", "paid_out", "down_rounds", "cumburn", "capex")
+
+class Observations(NamedTuple):
+    """One quarter's observations: the market levels and the regime (paths,), then the per-company values
+    (paths, companies) in internal order (amounts USD bn per quarter; ``status``, ``cause`` int32)."""
+
+    H: jax.Array
+    E: jax.Array
+    R: jax.Array
+    C: jax.Array
+    P: jax.Array
+    G: jax.Array
+    D: jax.Array
+    U: jax.Array
+    S: jax.Array
+    K: jax.Array
+    regime: jax.Array
+    cash: jax.Array
+    burn: jax.Array
+    revenue: jax.Array
+    gross_margin: jax.Array
+    runway: jax.Array
+    debt: jax.Array
+    status: jax.Array
+    cause: jax.Array
+    rounds: jax.Array
+    raised: jax.Array
+    paid_out: jax.Array
+    down_rounds: jax.Array
+    cumburn: jax.Array
+    capex: jax.Array
+
+
+OBSERVED: tuple[str, ...] = Observations._fields[len(market.INDICES) + 1 :]
 """Per-company observations of a quarter, each (paths, companies) in internal order."""
+assert Observations._fields[: len(market.INDICES) + 1] == (*market.INDICES, "regime"), "Observations: market fields"
 
 
 class ShockBlock(NamedTuple):
@@ -103,7 +135,7 @@ def _sum(terms: list[jax.Array], like: jax.Array) -> jax.Array:
 
 
 def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, t: jax.Array,
-         shocks: tuple) -> tuple[State, dict[str, jax.Array]]:
+         shocks: tuple) -> tuple[State, Observations]:
     """Advance every path one quarter.
 
     Args:
@@ -117,8 +149,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
             (paths, companies of the kind, n).
 
     Returns:
-        The new state and this quarter's observations: market levels, the regime and per-company
-        :data:`OBSERVED` (paths, companies) in internal order.
+        The new state and this quarter's :class:`Observations`.
     """
     kinds = _kinds(layout, p, consts)
     (zm, um), kind_shocks = shocks[0], shocks[1:]
@@ -216,10 +247,9 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
             "paid_out": company.paid_out, "down_rounds": company.down_rounds, "cumburn": company.cumburn,
             "capex": jnp.where(live, out.capex, 0.0),
         })
-    obs = {
-        **{name: mk[name] for name in market.INDICES},
-        "regime": k,
-        **{name: jnp.concatenate([part[name] for part in obs_parts], axis=1) for name in OBSERVED},
-    }
+    obs = Observations(
+        *(mk[name] for name in market.INDICES), k,
+        *(jnp.concatenate([part[name] for part in obs_parts], axis=1) for name in OBSERVED),
+    )
     return State(mstate, tuple(new_blocks)), obs
 
