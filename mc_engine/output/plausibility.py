@@ -29,19 +29,20 @@ WORLD_GDP_USD: float = 110e12
 single company's cash, debt, cumulative burn or capital raised."""
 LARGEST_CASH_USD: float = 1e12
 """USD 1 tn: about four times the largest cash pile any company has held; above it a company's cash is implausible."""
+_CHEAPER = " (10x a year cheaper at most)"
 INDEX_BOUNDS: dict[str, tuple[float, float, str]] = {
-    "hardware_cost_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
-    "tokens_per_work_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
-    "gpu_rental_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
-    "market_spend_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
-    "capacity_index": (1e-3, 1e3, "within 1e-3 .. 1e3 of as_of"),
+    "hardware_cost_index": (1e-3, 1e3, ""),
+    "tokens_per_work_index": (1e-3, 1e3, ""),
+    "gpu_rental_index": (1e-3, 1e3, ""),
+    "market_spend_index": (1e-3, 1e3, ""),
+    "capacity_index": (1e-3, 1e3, ""),
     # Algorithms ~3x a year more efficient and token prices ~10x a year cheaper at fixed capability: 10x a
     # year for six years (1e-6) is the edge of belief for compute per token, serving cost and price.
-    "compute_per_token_index": (1e-6, 1e3, "within 1e-6 .. 1e3 of as_of (10x a year cheaper at most)"),
-    "serving_cost_index": (1e-6, 1e3, "within 1e-6 .. 1e3 of as_of (10x a year cheaper at most)"),
-    "price_index": (1e-6, 1e3, "within 1e-6 .. 1e3 of as_of (10x a year cheaper at most)"),
+    "compute_per_token_index": (1e-6, 1e3, _CHEAPER),
+    "serving_cost_index": (1e-6, 1e3, _CHEAPER),
+    "price_index": (1e-6, 1e3, _CHEAPER),
     # Work demanded is spend over price: spend stays under ~1e3, the price above ~1e-6.
-    "demand_index": (1e-3, 1e6, "within 1e-3 .. 1e6 of as_of (spend over price)"),
+    "demand_index": (1e-3, 1e6, " (spend over price)"),
 }
 """Bounds of each market index (1 at as_of) beyond which its level is implausible within the horizon, and why."""
 
@@ -68,7 +69,8 @@ BOUNDS: tuple[Bound, ...] = (
     Bound("burn_var_95", "burn VaR 95", None, WORLD_GDP_USD, "below world GDP"),
     Bound("burn_cvar_95", "burn CVaR 95", None, WORLD_GDP_USD, "below world GDP"),
 ) + tuple(
-    Bound(name, name.replace("_", " "), low, high, f"index {why}") for name, (low, high, why) in INDEX_BOUNDS.items()
+    Bound(name, name.replace("_", " "), low, high, f"index within {low:g} .. {high:g} of as_of{why}")
+    for name, (low, high, why) in INDEX_BOUNDS.items()
 )
 
 

@@ -462,7 +462,7 @@ def funding_section(ds: xr.Dataset, colours: Mapping[str, str]) -> Section:
                 if "paid_out" in ds else float("nan"))  # runs written before payouts were modelled have none
         cells = [flagged("raised", raised[0.05], bn(raised[0.05])), flagged("raised", raised[0.5], bn(raised[0.5])),
                  flagged("raised", raised[0.95], bn(raised[0.95])), flagged("burn_var_95", var95, bn(var95)),
-                 flagged("burn_cvar_95", cvar95, bn(cvar95)), flagged("paid_out", paid, bn(paid) if paid == paid else "-")]
+                 flagged("burn_cvar_95", cvar95, bn(cvar95)), flagged("paid_out", paid, bn(paid))]
         rows.append([names[cid], f"{float(ds.funding_rounds.sel(company=cid)):.2f}",
                      pct(float(ds.down_round_prob.sel(company=cid)))] + [text for text, _ in cells])
         classes.append([f"company-{cid}", "", ""] + [cls for _, cls in cells])
