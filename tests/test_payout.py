@@ -73,7 +73,7 @@ def company_state(cash: float) -> CompanyState:
 def test_funding_step_pays_by_hand(cash, burn, due, revenue, breached, paid):
     """``funding.step`` for one company against the rule by hand (cash0 25, cash_target_q 2, rate 0.5)."""
     one = jnp.ones((1, 1))
-    f = {"raise_prob": jnp.ones((1, 3)), "round_size": jnp.ones((1, 3)), "valuation": jnp.ones((1, 3)),
+    f = {"raise_prob": jnp.ones((3, 1)), "round_size": jnp.ones((3, 1)), "valuation": jnp.ones((3, 1)),
          "growth_sensitivity": jnp.zeros(1), "round_capacity": jnp.full(1, 1e6)}
     c = {"cash0": 25 * one, "payout_rate": 0.5 * one, "cash_target_q": 2 * one, "raise_trigger_q": 4 * one,
          "min_gap_q": one, "target_runway_q": 4 * one, "round_size_sigma": 0 * one, "raise_odds": one,
@@ -81,7 +81,7 @@ def test_funding_step_pays_by_hand(cash, burn, due, revenue, breached, paid):
          "acquire_runway_q": one}
     out = funding.step(f, c, company_state(cash), jnp.ones(1, jnp.int32), cash * one, burn * one, revenue * one,
                        0 * one, jnp.full((1, 1), breached), jnp.zeros((1, 1), bool), due * one, 0 * one,
-                       jnp.zeros((1, 1), bool), 0 * one, jnp.zeros((1, 1, 3)), 0 * one)
+                       jnp.zeros((1, 1), bool), 0 * one, jnp.zeros((3, 1, 1)), 0 * one)
     funded = float(out["raised"][0, 0])
     assert float(out["payout"][0, 0]) == pytest.approx(paid, rel=1e-6)
     assert float(out["cash"][0, 0]) == pytest.approx(cash + funded - paid, rel=1e-6)

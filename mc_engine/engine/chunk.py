@@ -52,37 +52,41 @@ class ChunkReducer:
     uncertain: tuple[int, ...]
 
     def __call__(self, aux: dict[str, Any], t: jax.Array, obs: Observations, alive_prev: jax.Array) -> dict:
-        """Quarter ``t``'s reductions from the step's observations ((paths, companies) or (paths,) each)."""
+        """Quarter ``t``'s reductions from the step's observations ((companies, paths) or (paths,) each).
+
+        The thin slice comes back (paths, companies), as the run's other per-path outputs.
+        """
         valid = aux["valid"]
         status = obs.status
-        v2 = valid[:, None]
+        v2 = valid[None]
         cause = obs.cause
-        counts = jnp.stack([((status == 0) & v2).sum(0), ((status == 1) & v2).sum(0), ((status == 2) & v2).sum(0),
-                            *[((cause == k) & v2).sum(0) for k in (1, 2, 3)]]).astype(jnp.int32)
+        counts = jnp.stack([((status == 0) & v2).sum(1), ((status == 1) & v2).sum(1), ((status == 2) & v2).sum(1),
+                            *[((cause == k) & v2).sum(1) for k in (1, 2, 3)]]).astype(jnp.int32)
         cells, weight = quarter_cells(obs, valid)
         return {
             "counts": counts,
             "sketch": cell_sketch(cells, weight, aux["edges"][t - 1]),
             "sums": cell_block_sums(cells, weight, self.block_size),
             "regime": jnp.stack([((obs.regime == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
-            "thin": {k: getattr(obs, k)[: self.thin] for k in (*THIN_VARS, *THIN_MARKET)},
+            "thin": {**{k: getattr(obs, k)[:, : self.thin].T for k in THIN_VARS},
+                     **{k: getattr(obs, k)[: self.thin] for k in THIN_MARKET}},
         }
 
     def finish(self, aux: dict[str, Any], final: Any, draws: jax.Array) -> dict[str, Any]:
         """The horizon sketch and counts of every valid path, and the first ``head`` paths' outcomes and inputs."""
         valid = aux["valid"]
         values = horizon_values(final)
-        cells = jnp.stack([v.T for v in values.values()], axis=1)  # (companies, variables, paths)
+        cells = jnp.stack(list(values.values()), axis=1)  # (companies, variables, paths)
         cells = cells.reshape(-1, cells.shape[-1])
         weight = jnp.broadcast_to(valid[None], cells.shape)
         company = final.company
-        v2 = valid[:, None]
+        v2 = valid[None]
         head = slice(0, self.head)
         return {
             "sketch": cell_sketch(cells, weight, aux["fedges"]),
-            "rounds": jnp.where(v2, company.rounds, 0).astype(jnp.int32).sum(0),
-            "down": ((company.down_rounds > 0) & v2).sum(0, dtype=jnp.int32),
-            "head": {"survived": company.status[head] == 0, **{k: v[head] for k, v in values.items()},
+            "rounds": jnp.where(v2, company.rounds, 0).astype(jnp.int32).sum(1),
+            "down": ((company.down_rounds > 0) & v2).sum(1, dtype=jnp.int32),
+            "head": {"survived": company.status[:, head].T == 0, **{k: v[:, head].T for k, v in values.items()},
                      "inputs": draws[head][:, np.asarray(self.uncertain, np.int32)]},
         }
 
@@ -90,8 +94,8 @@ class ChunkReducer:
 def quarter_cells(obs: Observations, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The sketched values of one quarter, cell-major (companies x ``COMPANY_VARS`` + ``INDICES``, paths), and
     which count: company values of companies alive at quarter end, market values of every valid path."""
-    companies = jnp.stack([getattr(obs, v).T for v in COMPANY_VARS], axis=1)  # (C, V, paths)
-    alive = ((obs.status == 0) & valid[:, None]).T  # (C, paths)
+    companies = jnp.stack([getattr(obs, v) for v in COMPANY_VARS], axis=1)  # (C, V, paths)
+    alive = (obs.status == 0) & valid[None]  # (C, paths)
     market = jnp.stack([getattr(obs, k) for k in INDICES])  # (M, paths)
     n = valid.shape[0]
     cells = jnp.concatenate([companies.reshape(-1, n), market])
@@ -101,7 +105,7 @@ def quarter_cells(obs: Observations, valid: jax.Array) -> tuple[jax.Array, jax.A
 
 
 def horizon_values(final: Any) -> dict[str, jax.Array]:
-    """The horizon variables of a final state, each (paths, companies)."""
+    """The horizon variables of a final state, each (companies, paths)."""
     return {k: getattr(final.company, k) for k in HORIZON_VARS}
 
 

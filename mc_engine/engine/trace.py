@@ -33,5 +33,5 @@ def trace_paths(priors: Priors, n_paths: int, seed: int, horizon: int = 24, shoc
     order = np.asarray(model.layout.order)
     out = {k: np.asarray(getattr(ys, k))[:, :n_paths] for k in (*INDICES, "regime")}
     for k in COMPANY_VARS:
-        out[k] = np.asarray(getattr(ys, k))[:, :n_paths][:, :, order]
+        out[k] = np.asarray(getattr(ys, k))[:, :, :n_paths].transpose(0, 2, 1)[:, :, order]
     return out

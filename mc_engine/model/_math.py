@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 
 def pick(values: jax.Array, regime: jax.Array) -> jax.Array:
-    """Select the regime's value: (paths, 3) -> (paths,), or (paths, c, 3) -> (paths, c)."""
+    """Select the regime's value: (3, paths) -> (paths,), or (3, c, paths) -> (c, paths); ``regime`` (paths,)."""
     # A select chain, not a gather: gathers are ~10x slower on CPU and this runs every quarter.
-    r = regime if values.ndim == 2 else regime[:, None]
-    return jnp.where(r == 0, values[..., 0], jnp.where(r == 1, values[..., 1], values[..., 2]))
+    return jnp.where(regime == 0, values[0], jnp.where(regime == 1, values[1], values[2]))
+
+
+def company_sum(x: jax.Array) -> jax.Array:
+    """Sum over the company axis (the first) of (companies, paths), keeping it: (1, paths).
+
+    Row by row in company order, not ``jnp.sum``: XLA's reduction of the leading axis sums in an order
+    that depends on the number of paths, which would make a path's numbers depend on the chunk size.
+    """
+    return functools.reduce(jnp.add, list(x[:, None]))
 
 
 def plan_log_growth(g0: jax.Array, g_inf: jax.Array, lam: jax.Array, t: jax.Array, dt: float) -> jax.Array:

@@ -69,17 +69,17 @@ def debt_service(f: dict[str, jax.Array], c: dict[str, jax.Array], debt: jax.Arr
                  cap: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Interest, principal due, principal repaid from cash, and debt after repayment (docs/model.md 3.1).
 
-    All (paths, companies).
+    All (companies, paths).
 
-    ``bond`` (1, companies) marks investment-grade issuers (hyperscalers): their maturities are refinanced with
-    their own ``bond_access`` (paths, companies) whatever the equity regime; a winter still widens the spread.
-    ``cap`` (paths, companies) is the most debt lenders will hold after refinancing (the collateral's loan
+    ``bond`` (companies, 1) marks investment-grade issuers (hyperscalers): their maturities are refinanced with
+    their own ``bond_access`` (companies, paths) whatever the equity regime; a winter still widens the spread.
+    ``cap`` (companies, paths) is the most debt lenders will hold after refinancing (the collateral's loan
     value for GPU-backed neocloud debt, +inf otherwise): a maturity is refinanced only up to it.
     """
-    rate = f["base_rate"][:, None] + pick(f["credit_spread"], regime)[:, None] + c["rate_spread"]
+    rate = f["base_rate"][None] + pick(f["credit_spread"], regime)[None] + c["rate_spread"]
     interest = debt * rate * DT
     due = debt * DT / c["tenor"]
-    refinanced = u_refinance < jnp.where(bond, bond_access, pick(f["refinance_prob"], regime)[:, None])
+    refinanced = u_refinance < jnp.where(bond, bond_access, pick(f["refinance_prob"], regime)[None])
     kept = debt - due
     rolled = jnp.where(refinanced, jnp.clip(cap - kept, 0.0, due), 0.0)
     repaid = due - rolled
@@ -93,7 +93,7 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
     """Rounds, rescue, acquisition and default (docs/model.md section 4), for every company.
 
     Args:
-        f: market-wide funding parameters; c: company funding parameters, each (paths, companies).
+        f: market-wide funding parameters; c: company funding parameters, each (companies, paths).
         s: the company state at the start of the quarter.
         cash: cash after this quarter's flows and repayments (``cash'``).
         burn, revenue: this quarter's burn and revenue.
@@ -102,10 +102,10 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
         covenant_default: a breach left uncured for the covenant's quarters (neoclouds).
         due: principal falling due this quarter, refinanced or not (debt service counted in the runway).
         repaid: principal repaid from cash this quarter (a maturity not refinanced).
-        bond: (1, companies) investment-grade issuers (hyperscalers): a round is a bond issue that succeeds
+        bond: (companies, 1) investment-grade issuers (hyperscalers): a round is a bond issue that succeeds
             with ``bond_access`` whatever the equity regime, and they are never acquired.
-        u: uniforms (paths, companies, 3): raise, rescue, acquisition.
-        z_round: normals for the round size (paths, companies).
+        u: uniforms (3, companies, paths): raise, rescue, acquisition.
+        z_round: normals for the round size (companies, paths).
     """
     # Runway is liquidity over burn plus the principal falling due (refinanced or not), the liquidity cover a
     # credit analyst reads: a maturity wall shortens it, and a round is tried before the wall.
@@ -118,31 +118,30 @@ def step(f: dict[str, jax.Array], c: dict[str, jax.Array], s, regime: jax.Array,
     # The minimum gap is a hazard, not a wall: inside it a bridge round succeeds with odds scaled by the
     # share of the gap that has passed.
     gap = jnp.clip((s.age + 1) / jnp.maximum(c["min_gap_q"], EPS), 0.0, 1.0)
-    equity_odds = (pick(f["raise_prob"], regime)[:, None] * c["raise_odds"]
-                   * jnp.exp(f["growth_sensitivity"][:, None] * 4 * gq))
+    equity_odds = pick(f["raise_prob"], regime)[None] * c["raise_odds"] * jnp.exp(f["growth_sensitivity"][None] * 4 * gq)
     odds = jnp.where(bond, bond_access, equity_odds) * gap
-    success = attempt & (u[..., 0] < jnp.clip(odds, 0.0, 1.0))
+    success = attempt & (u[0] < jnp.clip(odds, 0.0, 1.0))
     sigma = c["round_size_sigma"]
-    m = jnp.where(bond, 1.0, pick(f["round_size"], regime)[:, None])
+    m = jnp.where(bond, 1.0, pick(f["round_size"], regime)[None])
     size = c["target_runway_q"] * jnp.maximum(outflow, 0.0) * m * jnp.exp(sigma * z_round - 0.5 * sigma**2)
     # An equity round is capped by what private investors can fill (the regime scales it like the size).
-    size = jnp.where(bond, size, jnp.minimum(size, f["round_capacity"][:, None] * m))
-    valuation = c["revenue_multiple"] * pick(f["valuation"], regime)[:, None] * 4 * revenue
+    size = jnp.where(bond, size, jnp.minimum(size, f["round_capacity"][None] * m))
+    valuation = c["revenue_multiple"] * pick(f["valuation"], regime)[None] * 4 * revenue
     # A backer rescues a failed raise outside the gap, up to what it can still put in.
     room = jnp.maximum(c["rescue_capacity"] - s.rescued, 0.0)
-    rescue = attempt & ~success & (gap >= 1) & (room > 0) & (u[..., 1] < c["rescue_prob"])
+    rescue = attempt & ~success & (gap >= 1) & (room > 0) & (u[1] < c["rescue_prob"])
     amount = jnp.where(success, size, jnp.where(rescue, jnp.minimum(size, room), 0.0))
-    success, rescue, amount = materialise(success, rescue, amount, token=(regime >= 0)[:, None])
+    success, rescue, amount = materialise(success, rescue, amount, token=regime >= 0)
     funded = success | rescue
     cash = cash + amount
     liquidity = cash + credit_line
     runway_post = jnp.where(positive_burn, jnp.maximum(liquidity, 0.0) / safe_burn, RUNWAY_CAP)
     hazard = c["acquire_prob"] * jnp.exp(-runway_post / c["acquire_runway_q"])
-    acquired = ~bond & ~funded & (u[..., 2] < hazard)
+    acquired = ~bond & ~funded & (u[2] < hazard)
     broke = liquidity < 0
     defaulted = ~acquired & (broke | covenant_default)
     acquired, defaulted, cash, liquidity = materialise(acquired, defaulted, cash, liquidity,
-                                                       token=(regime >= 0)[:, None])
+                                                       token=regime >= 0)
     cause = jnp.where(acquired, 4, jnp.where(
         ~defaulted, 0, jnp.where(covenant_default, 2, jnp.where((repaid > 0) & (liquidity + repaid >= 0), 3, 1))))
     runway = jnp.where(positive_burn, jnp.clip(liquidity / safe_burn, 0.0, RUNWAY_CAP), RUNWAY_CAP)

@@ -102,22 +102,22 @@ def _ou(p: dict[str, jax.Array], name: str, x: jax.Array, z: jax.Array) -> jax.A
 
 
 def step(p: dict[str, jax.Array], s: MarketState, regime: jax.Array, z: jax.Array, t: jax.Array) -> MarketState:
-    """One quarter of the market block (docs/model.md section 2); ``z`` shape (paths, N_SHOCKS)."""
+    """One quarter of the market block (docs/model.md section 2); ``z`` shape (N_SHOCKS, paths)."""
     sq = jnp.sqrt(DT)
-    ln_h = s.ln_h - s.rate_h * DT + p["hardware_vol"] * sq * z[:, 0]
-    ln_e = s.ln_e - s.rate_a * DT + p["algo_vol"] * sq * z[:, 1]
-    ln_r = s.ln_r + s.rate_r * DT + p["reasoning_vol"] * sq * z[:, 2]
+    ln_h = s.ln_h - s.rate_h * DT + p["hardware_vol"] * sq * z[0]
+    ln_e = s.ln_e - s.rate_a * DT + p["algo_vol"] * sq * z[1]
+    ln_r = s.ln_r + s.rate_r * DT + p["reasoning_vol"] * sq * z[2]
     d_ln_c = (ln_h - s.ln_h) + (ln_e - s.ln_e) + (ln_r - s.ln_r)
     below = jnp.maximum(p["price_floor"] - (s.ln_p - (s.ln_h + s.ln_e + s.ln_r)), 0.0)
     d_ln_p = (p["price_pass_through"] * d_ln_c - (s.rate_w + pick(p["price_war"], regime)) * DT
-              + p["price_floor_speed"] * DT * below + p["price_vol"] * sq * z[:, 3])
+              + p["price_floor_speed"] * DT * below + p["price_vol"] * sq * z[3])
     ln_p = s.ln_p + d_ln_p
-    ln_m = s.ln_m + p["rent_markup_speed"] * DT * (pick(p["rent_markup"], regime) - s.ln_m) + p["rental_vol"] * sq * z[:, 4]
+    ln_m = s.ln_m + p["rent_markup_speed"] * DT * (pick(p["rent_markup"], regime) - s.ln_m) + p["rental_vol"] * sq * z[4]
     # Spend S = D P: growth and price-driven pushes are damped logistically under the ceiling S_max.
     g = decayed_rate(p["demand_growth0"], p["demand_growth_inf"], p["demand_growth_decay"], t, DT)
     push = (g + pick(p["demand_shift"], regime)) * DT + (1 - p["price_elasticity"]) * d_ln_p
     damp = jnp.clip(1 - jnp.exp(s.ln_d + s.ln_p) / p["spend_ceiling"], -1.0, 1.0)
-    ln_s = s.ln_d + s.ln_p + jnp.where(push > 0, push * damp, push) + p["demand_vol"] * sq * z[:, 5]
+    ln_s = s.ln_d + s.ln_p + jnp.where(push > 0, push * damp, push) + p["demand_vol"] * sq * z[5]
     ln_d = ln_s - ln_p
     # Installed capacity follows its build-out plan and chases last quarter's compute demand Q = D E R.
     c = decayed_rate(p["capacity_growth0"], p["capacity_growth_inf"], p["capacity_growth_decay"], t, DT)
@@ -126,11 +126,11 @@ def step(p: dict[str, jax.Array], s: MarketState, regime: jax.Array, z: jax.Arra
     u_mean = p["utilisation_mean"]
     target = (jnp.log(u_mean / (1 - u_mean)) + pick(p["utilisation_shift"], regime)
               + p["utilisation_gap"] * ((ln_d + ln_e + ln_r) - ln_k))
-    x_u = s.x_u + p["utilisation_speed"] * DT * (target - s.x_u) + p["utilisation_vol"] * sq * z[:, 6]
+    x_u = s.x_u + p["utilisation_speed"] * DT * (target - s.x_u) + p["utilisation_vol"] * sq * z[6]
     return MarketState(
         ln_h=ln_h, ln_e=ln_e, ln_r=ln_r, ln_p=ln_p, ln_m=ln_m, ln_d=ln_d, x_u=x_u, ln_k=ln_k,
-        rate_h=_ou(p, "hardware_decline", s.rate_h, z[:, 7]), rate_a=_ou(p, "algo_gain", s.rate_a, z[:, 8]),
-        rate_r=_ou(p, "reasoning_growth", s.rate_r, z[:, 9]), rate_w=_ou(p, "price_war_drift", s.rate_w, z[:, 10]),
+        rate_h=_ou(p, "hardware_decline", s.rate_h, z[7]), rate_a=_ou(p, "algo_gain", s.rate_a, z[8]),
+        rate_r=_ou(p, "reasoning_growth", s.rate_r, z[9]), rate_w=_ou(p, "price_war_drift", s.rate_w, z[10]),
         regime=regime,
     )
 

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from .._params import ParamSpec
+from ._math import company_sum
 from .state import DT
 
 PRICING_PARAMS: tuple[ParamSpec, ...] = (
@@ -31,18 +32,18 @@ def step(ln_s: jax.Array, drift: jax.Array, vol: jax.Array, z: jax.Array) -> jax
 
 
 def normaliser(weights0: jax.Array, ln_s: jax.Array, alive: jax.Array, modelled_share: jax.Array) -> jax.Array:
-    """``N_0 / N_t``, shape (paths, 1): weights at as_of over weights now (the rest of the market included).
+    """``N_0 / N_t``, shape (1, paths): weights at as_of over weights now (the rest of the market included).
 
     Args:
-        weights0: annualised revenue at as_of of every spending company, (paths, k).
-        ln_s: their log share indices this quarter, (paths, k).
-        alive: whether each was alive at the start of the quarter, (paths, k).
+        weights0: annualised revenue at as_of of every spending company, (k, paths).
+        ln_s: their log share indices this quarter, (k, paths).
+        alive: whether each was alive at the start of the quarter, (k, paths).
         modelled_share: share of market spend the k companies held at as_of, (paths,).
     """
-    total0 = jnp.sum(weights0, axis=1)
-    n0 = total0 / modelled_share
-    nt = n0 - total0 + jnp.sum(weights0 * jnp.exp(ln_s) * alive, axis=1)
-    return (n0 / nt)[:, None]
+    total0 = company_sum(weights0)
+    n0 = total0 / modelled_share[None]
+    nt = n0 - total0 + company_sum(weights0 * jnp.exp(ln_s) * alive)
+    return n0 / nt
 
 
 def reprice(premium: jax.Array, cost_ratio: jax.Array, speed: jax.Array, cap: jax.Array) -> jax.Array:

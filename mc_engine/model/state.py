@@ -47,7 +47,7 @@ class MarketState(NamedTuple):
 
 
 class CompanyState(NamedTuple):
-    """State every company carries whatever its kind, each shape (paths, companies of one kind).
+    """State every company carries whatever its kind, each shape (companies of one kind, paths).
 
     Amounts are USD bn. A kind's own state is its own NamedTuple (:mod:`mc_engine.model.kinds`); these are
     the funding history and the counterparty links every kind shares.
@@ -77,7 +77,7 @@ class State(NamedTuple):
     """The market state and one block per kind present, in the layout's order.
 
     Each block is a :class:`mc_engine.model.kinds.base.Block`: the kind's companies' :class:`CompanyState`
-    and the kind's own state, each array (paths, companies of the kind).
+    and the kind's own state, each array (companies of the kind, paths).
     """
 
     market: MarketState
@@ -85,9 +85,9 @@ class State(NamedTuple):
 
     @property
     def company(self) -> CompanyState:
-        """The common company state of every company, (paths, companies) in internal order (outside hot code)."""
+        """The common company state of every company, (companies, paths) in internal order (outside hot code)."""
         blocks = [b.company for b in self.kinds]
-        return CompanyState(*(jnp.concatenate(fields, axis=1) for fields in zip(*blocks, strict=True)))
+        return CompanyState(*(jnp.concatenate(fields, axis=0) for fields in zip(*blocks, strict=True)))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 ``step(layout, params, consts, state, t, shocks) -> (state, observations)`` composes the parts in the
 order of docs/model.md: regime, market, the market-spend shares, debt service, each kind's flows, the
 counterparty flows from client kinds to host kinds, each kind's settlement, funding and exits. Each kind's
-companies are one block (paths, companies of the kind); kinds meet only through the counterparty matrix,
+companies are one block (companies of the kind, paths), the path axis last so that every elementwise
+operation runs along contiguous paths; kinds meet only through the counterparty matrix,
 the spend-share normaliser and the read-only ``peers`` of :meth:`CompanyKind.settle`. Companies that have
 left keep their state.
 """
@@ -28,7 +29,7 @@ from .state import RUNWAY_CAP, CompanyState, Layout, State
 
 class Observations(NamedTuple):
     """One quarter's observations: the market levels and the regime (paths,), then the per-company values
-    (paths, companies) in internal order (amounts USD bn per quarter; ``status``, ``cause`` int32)."""
+    (companies, paths) in internal order (amounts USD bn per quarter; ``status``, ``cause`` int32)."""
 
     H: jax.Array
     E: jax.Array
@@ -58,7 +59,7 @@ class Observations(NamedTuple):
 
 
 OBSERVED: tuple[str, ...] = Observations._fields[len(market.INDICES) + 1 :]
-"""Per-company observations of a quarter, each (paths, companies) in internal order."""
+"""Per-company observations of a quarter, each (companies, paths) in internal order."""
 assert Observations._fields[: len(market.INDICES) + 1] == (*market.INDICES, "regime"), "Observations: market fields"
 
 
@@ -101,14 +102,14 @@ def _kinds(layout: Layout, p: Params, consts: dict[str, jax.Array]) -> list[tupl
 
 
 def _named(kind: CompanyKind, z: jax.Array, u: jax.Array) -> Any:
-    """A kind's shocks (paths, width, normals) and (paths, width, uniforms) as its named NamedTuple."""
-    return shock_type(kind)(*(z[..., i] for i in range(z.shape[-1])), *(u[..., i] for i in range(u.shape[-1])))
+    """A kind's shocks (normals, width, paths) and (uniforms, width, paths) as its named NamedTuple."""
+    return shock_type(kind)(*z, *u)
 
 
 def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], shocks: tuple) -> State:
     """State at ``as_of``; the market's uniform of ``shocks`` (quarter 0's) supplies the starting regime."""
     m = p["market"]
-    start_regime = regime.draw_initial(consts["regime_initial"], shocks[0][1][:, 0])
+    start_regime = regime.draw_initial(consts["regime_initial"], shocks[0][1][0])
     blocks = []
     for kind, _, kp in _kinds(layout, p, consts):
         own, rev0 = kind.init(m, kp)
@@ -125,8 +126,8 @@ def initial_state(layout: Layout, p: Params, consts: dict[str, jax.Array], shock
 
 
 def alive(state: State) -> jax.Array:
-    """Whether each company is alive, (paths, companies) in internal order."""
-    return jnp.concatenate([b.company.status == 0 for b in state.kinds], axis=1)
+    """Whether each company is alive, (companies, paths) in internal order."""
+    return jnp.concatenate([b.company.status == 0 for b in state.kinds], axis=0)
 
 
 def _sum(terms: list[jax.Array], like: jax.Array) -> jax.Array:
@@ -145,15 +146,15 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
             order, and each kind's constants ``<kind>.<name>`` (:func:`kind_constants`).
         state: state at the end of quarter ``t - 1``.
         t: quarter number, 1-based (traced).
-        shocks: per :func:`shock_blocks` stream, (normals, uniforms): the market's (paths, n), a kind's
-            (paths, companies of the kind, n).
+        shocks: per :func:`shock_blocks` stream, (normals, uniforms): the market's (n, paths), a kind's
+            (n, companies of the kind, paths).
 
     Returns:
         The new state and this quarter's :class:`Observations`.
     """
     kinds = _kinds(layout, p, consts)
     (zm, um), kind_shocks = shocks[0], shocks[1:]
-    k = regime.step(consts["regime_transition"], state.market.regime, um[:, 0])
+    k = regime.step(consts["regime_transition"], state.market.regime, um[0])
     mstate = market.step(p["market"], state.market, k, zm, t)
     mk = market.levels(mstate)
     zs = [_named(kind, *zu) for (kind, _, _), zu in zip(kinds, kind_shocks, strict=True)]
@@ -169,23 +170,23 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
             ln_s = shares.step(own.ln_s, kp.own["share_drift"], kp.own["share_vol"], zs[i].share)
             blocks[i] = blocks[i]._replace(own=own._replace(ln_s=ln_s))
             sellers.append(i)
-    norm = jnp.ones_like(mk["H"][:, None])
+    norm = jnp.ones_like(mk["H"][None])
     if sellers:
         weights0 = [kp.own[kind.spend_weight0] for i, (kind, _, kp) in enumerate(kinds) if i in sellers]
-        norm = shares.normaliser(jnp.concatenate(weights0, axis=1),
-                                 jnp.concatenate([blocks[i].own.ln_s for i in sellers], axis=1),
-                                 jnp.concatenate([alive_k[i] for i in sellers], axis=1),
+        norm = shares.normaliser(jnp.concatenate(weights0, axis=0),
+                                 jnp.concatenate([blocks[i].own.ln_s for i in sellers], axis=0),
+                                 jnp.concatenate([alive_k[i] for i in sellers], axis=0),
                                  p["market"]["modelled_share"])
     ctx = Context(t, k, mk, p["market"], norm)
 
     terms, service = [], []
     for (kind, _, kp), s, z in zip(kinds, blocks, zs, strict=True):
         term = kind.debt_terms(ctx, kp, s)
-        bond = jnp.full((1, s.company.cash.shape[1]), kind.investment_grade)
+        bond = jnp.full((s.company.cash.shape[0], 1), kind.investment_grade)
         terms.append(term)
         debt_service = funding.debt_service(p["funding"], kp.company, s.company.debt, k, z.refinance, bond,
                                             term.bond_access, term.cap)
-        service.append(materialise(*debt_service, token=(k >= 0)[:, None]))
+        service.append(materialise(*debt_service, token=k >= 0))
 
     # Counterparty links (docs/model.md 3.3): clients pay hosts through W's (client kind, host kind) blocks.
     hosts = [i for i, (kind, _, _) in enumerate(kinds) if kind.can_host]
@@ -218,10 +219,10 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
     for j, ((kind, _, kp), old, s, z, f, out) in enumerate(zip(kinds, state.kinds, blocks, zs, flows, settled,
                                                               strict=True)):
         _, due, repaid, _ = service[j]
-        bond = jnp.full((1, s.company.cash.shape[1]), kind.investment_grade)
+        bond = jnp.full((s.company.cash.shape[0], 1), kind.investment_grade)
         cash, burn, revenue = materialise(s.company.cash - out.burn - repaid - out.cure, out.burn, out.revenue,
-                                          token=(k >= 0)[:, None])
-        u_fund = jnp.stack([z.round, z.rescue, z.acquisition], axis=-1)
+                                          token=k >= 0)
+        u_fund = jnp.stack([z.round, z.rescue, z.acquisition])
         fund = funding.step(p["funding"], kp.company, s.company, k, cash, burn, revenue,
                             terms[j].credit_line, out.breached, out.covenant_default, due, repaid, bond,
                             terms[j].bond_access, u_fund, z.round_size)
@@ -249,7 +250,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         })
     obs = Observations(
         *(mk[name] for name in market.INDICES), k,
-        *(jnp.concatenate([part[name] for part in obs_parts], axis=1) for name in OBSERVED),
+        *(jnp.concatenate([part[name] for part in obs_parts], axis=0) for name in OBSERVED),
     )
     return State(mstate, tuple(new_blocks)), obs
 

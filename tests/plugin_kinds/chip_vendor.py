@@ -26,6 +26,7 @@ from mc_engine.model.kinds.base import (
     Settled,
     no_covenant,
 )
+from mc_engine.model._math import company_sum
 from mc_engine.model.state import DT
 
 PARAMS: tuple[ParamSpec, ...] = (
@@ -41,7 +42,7 @@ PARAMS: tuple[ParamSpec, ...] = (
 
 
 class ChipVendorState(NamedTuple):
-    """A chip vendor's own state, each (paths, vendors)."""
+    """A chip vendor's own state, each (vendors, paths)."""
 
     ln_other: jax.Array  # log index of other revenue (0 at as_of)
     receivable: jax.Array  # sales to neoclouds booked this quarter, collected next, USD bn
@@ -67,8 +68,8 @@ class ChipVendor(CompanyKind):
                peers: Mapping[str, Peer]) -> Settled:
         p = kp.own
         neo = peers.get("neocloud")
-        spent = (jnp.zeros_like(cash[:, :1]) if neo is None else
-                 jnp.sum(jnp.where(neo.alive, neo.settled.capex, 0.0), axis=1, keepdims=True))
+        spent = (jnp.zeros_like(cash[:1]) if neo is None else
+                 company_sum(jnp.where(neo.alive, neo.settled.capex, 0.0)))
         sales = p["capex_share"] * spent
         ln_other = s.own.ln_other + p["other_growth"] * DT + p["other_vol"] * jnp.sqrt(DT) * z.other
         other = p["other_revenue0"] / 4 * jnp.exp(ln_other)

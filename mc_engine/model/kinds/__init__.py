@@ -42,7 +42,7 @@ def shock_names(kind: CompanyKind) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def shock_type(kind: CompanyKind) -> type:
-    """The NamedTuple of ``kind``'s shocks, one field per name of :func:`shock_names`, each (paths, companies)."""
+    """The NamedTuple of ``kind``'s shocks, one field per name of :func:`shock_names`, each (companies, paths)."""
     return _SHOCKS[kind.name]
 
 

@@ -2,7 +2,7 @@
 
 A kind is one object (a subclass of :class:`CompanyKind`, usually a module-level instance) registered with
 :func:`mc_engine.model.kinds.register`. The generic step (:mod:`mc_engine.model.step`) holds each kind's
-companies as one block of shape (paths, companies of the kind) and calls, every quarter:
+companies as one block of shape (companies of the kind, paths) and calls, every quarter:
 
 1. ``debt_terms`` (bond access, credit line and the most debt lenders refinance) before debt service;
 2. ``flows`` (revenue, costs and what it pays its hosts), after the market and the spend-share normaliser;
@@ -28,7 +28,7 @@ from ..state import CompanyState
 
 
 class KindInputs(NamedTuple):
-    """A kind's inputs, each (paths, companies of the kind) (last axis 3 when per regime).
+    """A kind's inputs, each (companies of the kind, paths) (leading axis 3 when per regime).
 
     ``company``: the common funding parameters; ``own``: the kind's own parameters (schedules excluded);
     ``consts``: the arrays its :meth:`CompanyKind.constants` built (no path axis).
@@ -53,8 +53,8 @@ class Context(NamedTuple):
         t: quarter number, 1-based (float32).
         regime: regime in force this quarter (paths,), int32.
         market: market levels this quarter (H, E, R, C, P, G, D, U, S, K), each (paths,).
-        p_market: market parameters, each (paths,) ((paths, 3) per regime).
-        share_norm: market-spend normaliser ``N_0 / N_t`` (paths, 1), see :func:`mc_engine.model.shares.normaliser`.
+        p_market: market parameters, each (paths,) ((3, paths) per regime).
+        share_norm: market-spend normaliser ``N_0 / N_t`` (1, paths), see :func:`mc_engine.model.shares.normaliser`.
     """
 
     t: jax.Array
@@ -65,7 +65,7 @@ class Context(NamedTuple):
 
 
 class DebtTerms(NamedTuple):
-    """Terms the debt and bond markets give a kind's companies, each (paths, companies of the kind).
+    """Terms the debt and bond markets give a kind's companies, each (companies of the kind, paths).
 
     ``bond_access``: probability a bond issue or maturing bond is placed (read only when the kind is
     ``investment_grade``); ``credit_line``: undrawn credit usable before failure; ``cap``: the most debt
@@ -78,7 +78,7 @@ class DebtTerms(NamedTuple):
 
 
 class Flows(NamedTuple):
-    """A quarter's flows of one kind before counterparty settlement, each (paths, companies of the kind).
+    """A quarter's flows of one kind before counterparty settlement, each (companies of the kind, paths).
 
     ``pay``: compute paid to hosts (clients only, else None); ``own``: revenue of its own business and
     ``rho``: spot value of capacity a departed client frees relative to contract (hosts only, else None);
@@ -92,7 +92,7 @@ class Flows(NamedTuple):
 
 
 class Settled(NamedTuple):
-    """A quarter's result of one kind once counterparty flows are known, each (paths, companies of the kind).
+    """A quarter's result of one kind once counterparty flows are known, each (companies of the kind, paths).
 
     Amounts USD bn per quarter. ``state``: the kind's own state after the quarter; ``debt``: debt after the
     quarter's draws and cures; ``cure``: debt prepaid from cash; ``breached``: a covenant breach this quarter
@@ -131,7 +131,7 @@ class CompanyKind:
     Attributes:
         name: the ``kind = "..."`` of a company in a prior file; its shocks' stream is keyed by it.
         params: the kind's own parameters (the common funding ones are added by the registry).
-        State: NamedTuple class of the kind's own state, each field (paths, companies of the kind).
+        State: NamedTuple class of the kind's own state, each field (companies of the kind, paths).
         normals, uniforms: names of the kind's own shocks per company and quarter (the funding shocks are
             added by the registry); ``flows`` and ``settle`` read them as fields of ``z``.
         can_host: other companies may place compute with it; then ``flows`` returns ``own`` and ``rho``.
@@ -163,7 +163,7 @@ class CompanyKind:
         return {}
 
     def init(self, p_market: dict[str, jax.Array], kp: KindInputs) -> tuple[Any, jax.Array]:
-        """The kind's own state at ``as_of`` and its quarterly revenue then, (paths, companies of the kind)."""
+        """The kind's own state at ``as_of`` and its quarterly revenue then, (companies of the kind, paths)."""
         raise NotImplementedError
 
     def debt_terms(self, ctx: Context, kp: KindInputs, s: Block) -> DebtTerms:

@@ -43,21 +43,21 @@ PARAMS: tuple[ParamSpec, ...] = (
 def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, premium: jax.Array, ln_f: jax.Array,
           mk: dict[str, jax.Array], u0: jax.Array, elasticity: jax.Array, regime: jax.Array, t: jax.Array,
           z_core: jax.Array) -> dict[str, jax.Array]:
-    """One quarter of every hyperscaler before counterparty replacement (docs/model.md 3.5); (paths, hyperscalers).
+    """One quarter of every hyperscaler before counterparty replacement (docs/model.md 3.5); (hyperscalers, paths).
 
-    ``ln_s`` is this quarter's log share weight, ``norm`` the share normaliser (paths, 1) and ``premium`` the
+    ``ln_s`` is this quarter's log share weight, ``norm`` the share normaliser (1, paths) and ``premium`` the
     log price premium, as for labs (docs/model.md 3.0).
     Returns ln_f, core (non-AI FCF), own (AI revenue), serve, capex_plan, plan_revenue, opex, rho.
     """
-    d, price, cost, util, g = (mk[k][:, None] for k in ("D", "P", "C", "U", "G"))
+    d, price, cost, util, g = (mk[k][None] for k in ("D", "P", "C", "U", "G"))
     sq = jnp.sqrt(DT)
     ln_f = ln_f + p["core_growth"] * DT + p["core_vol"] * sq * z_core
     core = p["core_fcf0"] / 4 * jnp.exp(ln_f) * pick(p["core_regime_factor"], regime)
     share = jnp.exp(ln_s) * norm
     quarter0 = p["ai_revenue0"] / 4
-    ratio = (1 - p["ai_compute_margin0"]) * (1 - p["own_chip_discount"]) * cost * u0[:, None] / (price * util)
+    ratio = (1 - p["ai_compute_margin0"]) * (1 - p["own_chip_discount"]) * cost * u0[None] / (price * util)
     premium = reprice(premium, ratio, p["reprice_speed"], p["reprice_max"])
-    volume = quarter0 * d * share * jnp.exp(-elasticity[:, None] * premium)
+    volume = quarter0 * d * share * jnp.exp(-elasticity[None] * premium)
     own = volume * price * jnp.exp(premium)
     serve = volume * price * ratio
     growth = jnp.exp(plan_log_growth(p["ai_capex_growth0"], p["ai_capex_growth_inf"], p["ai_capex_growth_decay"],
@@ -86,7 +86,7 @@ def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array,
 
 
 class HyperscalerState(NamedTuple):
-    """A hyperscaler's own state, each (paths, hyperscalers)."""
+    """A hyperscaler's own state, each (hyperscalers, paths)."""
 
     ln_s: jax.Array  # log AI market-share index (0 at as_of)
     premium: jax.Array  # log price premium over the market

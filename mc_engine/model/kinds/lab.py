@@ -39,7 +39,7 @@ PARAMS: tuple[ParamSpec, ...] = (
 
 
 def commitment(p: dict[str, jax.Array], t: jax.Array, schedule: jax.Array, years: jax.Array) -> jax.Array:
-    """Commitment owed in quarter ``t``, USD bn per quarter, (paths, labs) (docs/model.md 3.2).
+    """Commitment owed in quarter ``t``, USD bn per quarter, (labs, paths) (docs/model.md 3.2).
 
     The yearly schedule ``y_0 .. y_{n-1}`` is interpolated linearly between year centres (no steps at year
     boundaries); after it ends the level moves over one year to ``commitment_renewal y_{n-1}`` and stays.
@@ -50,11 +50,17 @@ def commitment(p: dict[str, jax.Array], t: jax.Array, schedule: jax.Array, years
     frac = x - i
     i = i.astype(jnp.int32)
     width = schedule.shape[1]
-    last = jnp.take_along_axis(schedule, jnp.clip(years - 1, 0, width - 1)[:, None], axis=1)[:, 0]
+
+    def column(j: jax.Array) -> jax.Array:
+        # schedule[:, j] as a select over the (few) static columns: an indexed read would be a dynamic slice
+        # inside the lab's fused loops, whose index load keeps XLA's CPU loops from being vectorised.
+        j = jnp.clip(j, 0, width - 1)
+        return sum(jnp.where(j == y, schedule[:, y], 0.0) for y in range(width))[:, None]
+
+    last = column(years - 1)
 
     def level(j: jax.Array) -> jax.Array:
-        scheduled = schedule[:, jnp.minimum(j, width - 1)][None, :]
-        return jnp.where((j < years)[None, :], scheduled, p["commitment_renewal"] * last[None, :])
+        return jnp.where((j < years)[:, None], column(j), p["commitment_renewal"] * last)
 
     return p["commitment_realisation"] * (level(i) + frac * (level(i + 1) - level(i))) / 4
 
@@ -62,13 +68,13 @@ def commitment(p: dict[str, jax.Array], t: jax.Array, schedule: jax.Array, years
 def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, premium: jax.Array, mk: dict[str, jax.Array],
           u0: jax.Array, elasticity: jax.Array, t: jax.Array, runway_prev: jax.Array, schedule: jax.Array,
           years: jax.Array, wdead: jax.Array) -> dict[str, jax.Array]:
-    """One quarter of every lab (docs/model.md 3.2); arrays (paths, labs), amounts USD bn per quarter.
+    """One quarter of every lab (docs/model.md 3.2); arrays (labs, paths), amounts USD bn per quarter.
 
     Args:
-        p: lab parameters, each (paths, labs).
+        p: lab parameters, each (labs, paths).
         ln_s: log share weight this quarter (0 at as_of), see :func:`mc_engine.model.shares.step`.
-        norm: share normaliser ``N_0 / N_t`` (paths, 1): the market's total weight at as_of over now.
-        premium: log price premium over the market at the end of last quarter (paths, labs).
+        norm: share normaliser ``N_0 / N_t`` (1, paths): the market's total weight at as_of over now.
+        premium: log price premium over the market at the end of last quarter (labs, paths).
         mk: market levels this quarter (H, E, R, C, P, G, D, U, S, K), each (paths,).
         u0: starting utilisation (paths,).
         elasticity: provider-level price elasticity (paths,): volume lost per unit of log premium.
@@ -81,12 +87,12 @@ def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, premium: ja
         revenue, serve (serving compute), need, base (owed to hosts), spend (cash cost of
         compute), opex, gross_margin, premium.
     """
-    d, price, cost, util, g = (mk[k][:, None] for k in ("D", "P", "C", "U", "G"))
+    d, price, cost, util, g = (mk[k][None] for k in ("D", "P", "C", "U", "G"))
     share = jnp.exp(ln_s) * norm
     quarter0 = p["revenue0"] / 4
-    ratio = (1 - p["compute_margin0"]) * cost * u0[:, None] / (price * util)
+    ratio = (1 - p["compute_margin0"]) * cost * u0[None] / (price * util)
     premium = reprice(premium, ratio, p["reprice_speed"], p["reprice_max"])
-    volume = quarter0 * d * share * jnp.exp(-elasticity[:, None] * premium)
+    volume = quarter0 * d * share * jnp.exp(-elasticity[None] * premium)
     revenue = volume * price * jnp.exp(premium)
     serve = volume * price * ratio
     plan = p["training0"] / 4 * jnp.exp(
@@ -105,12 +111,12 @@ def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, premium: ja
 
 
 def revenue0(p: dict[str, jax.Array]) -> jax.Array:
-    """Quarterly revenue at as_of (all indices at 1), (paths, labs)."""
+    """Quarterly revenue at as_of (all indices at 1), (labs, paths)."""
     return p["revenue0"] / 4
 
 
 class LabState(NamedTuple):
-    """A lab's own state, each (paths, labs)."""
+    """A lab's own state, each (labs, paths)."""
 
     ln_s: jax.Array  # log market-share index (0 at as_of)
     premium: jax.Array  # log price premium over the market

@@ -44,27 +44,27 @@ PARAMS: tuple[ParamSpec, ...] = (
 
 
 def debt_cap(p: dict[str, jax.Array], debt0: jax.Array, fleet: jax.Array, h: jax.Array) -> jax.Array:
-    """Most debt lenders refinance, USD bn (paths, neoclouds).
+    """Most debt lenders refinance, USD bn (neoclouds, paths).
 
     ``refinance_headroom x debt0 x (fleet H) / fleet0``: today's lenders hold today's debt (times the
     headroom); the loan value then moves with the replacement value of the fleet (its size times the
     hardware cost index), so debt amortises as the GPUs lose value instead of rolling over forever.
     """
-    return p["refinance_headroom"] * debt0 * fleet * h[:, None] / jnp.maximum(p["fleet0"], EPS)
+    return p["refinance_headroom"] * debt0 * fleet * h[None] / jnp.maximum(p["fleet0"], EPS)
 
 
 def initial_fleet(p: dict[str, jax.Array], u0: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """(fleet, contracted fleet, contract book, quarterly revenue) at as_of, each (paths, neoclouds)."""
+    """(fleet, contracted fleet, contract book, quarterly revenue) at as_of, each (neoclouds, paths)."""
     fleet = p["fleet0"]
     fleet_c = p["contract_share0"] * fleet
     book = fleet_c * p["contract_price"]
-    revenue = HOURS * (book + (fleet - fleet_c) * u0[:, None] * p["spot_price0"]) / 1e6
+    revenue = HOURS * (book + (fleet - fleet_c) * u0[None] * p["spot_price0"]) / 1e6
     return fleet, fleet_c, book, revenue
 
 
 def flows(p: dict[str, jax.Array], fleet: jax.Array, fleet_c: jax.Array, book: jax.Array, power_book: jax.Array,
           cash: jax.Array, mk: dict[str, jax.Array], t: jax.Array) -> dict[str, jax.Array]:
-    """One quarter of every neocloud's fleet and own revenue (docs/model.md 3.4); (paths, neoclouds).
+    """One quarter of every neocloud's fleet and own revenue (docs/model.md 3.4); (neoclouds, paths).
 
     New GPUs cost power and fleet-scaled opex per H100-equivalent in proportion to the hardware cost index
     ``H`` (newer chips deliver more compute per watt and per rack as they deliver more per dollar), so the
@@ -74,7 +74,7 @@ def flows(p: dict[str, jax.Array], fleet: jax.Array, fleet_c: jax.Array, book: j
     Returns fleet, fleet_c, book, power_book, own (revenue before counterparty replacement), power, opex, capex,
     draw (new debt), rho (spot value of freed capacity relative to contract).
     """
-    h, g, util = (mk[k][:, None] for k in ("H", "G", "U"))
+    h, g, util = (mk[k][None] for k in ("H", "G", "U"))
     life = p["useful_life"]
     growth = decayed_rate(p["fleet_growth0"], p["fleet_growth_inf"], p["fleet_growth_decay"], t, DT)
     plan = fleet * (jnp.exp(growth * DT) - 1 + DT / life)
@@ -130,7 +130,7 @@ def settle(p: dict[str, jax.Array], f: dict[str, jax.Array], revenue: jax.Array,
 
 
 class NeocloudState(NamedTuple):
-    """A neocloud's own state, each (paths, neoclouds); fleets thousand GPUs, books thousand-GPU x USD/hr."""
+    """A neocloud's own state, each (neoclouds, paths); fleets thousand GPUs, books thousand-GPU x USD/hr."""
 
     fleet: jax.Array
     fleet_c: jax.Array  # contracted fleet
