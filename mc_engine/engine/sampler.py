@@ -81,7 +81,7 @@ def draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax
     z = z.reshape(n, layout.n_normals)
     if layout.corr_cols:
         cols = jnp.asarray(layout.corr_cols)
-        z = z.at[:, cols].set(z[:, cols] @ factor.T)
+        z = z.at[:, cols].set(_correlate(z[:, cols].T, factor).T)
     parts = [jnp.broadcast_to(theta[jnp.asarray(layout.point_theta, jnp.int32)][None, :], (n, len(layout.point_theta)))]
     for (template, _, theta_idx, zcols), table in zip(layout.groups, tables, strict=True):
         zg = z[:, jnp.asarray(zcols, jnp.int32)]
@@ -91,6 +91,19 @@ def draw_matrix(layout: _Layout, n_blocks: int, key: jax.Array, first_block: jax
         else:
             parts.append(_interpolate(table, zg))
     return jnp.concatenate(parts, axis=1)[:, jnp.asarray(layout.order, jnp.int32)]
+
+
+def _correlate(zc: jax.Array, factor: jax.Array) -> jax.Array:
+    """``factor @ zc`` for independent normals ``zc`` (k, paths), summed column by column in a fixed order.
+
+    Not a dot: XLA's dot kernel is chosen by the array sizes, and with it the order of the sums, so a path's
+    correlated inputs moved in the last bit with the number of paths in its chunk (measured: 20 of 1,536
+    paths' ``contract_price`` of the last correlated company).
+    """
+    def add(i: jax.Array, acc: jax.Array) -> jax.Array:
+        return acc + jax.lax.dynamic_slice_in_dim(factor, i, 1, axis=1) * jax.lax.dynamic_slice_in_dim(zc, i, 1)
+
+    return jax.lax.fori_loop(0, zc.shape[0], add, jnp.zeros_like(zc))
 
 
 TABLE_Z: float = 5.3

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from mc_engine._params import ParamSpec
+from mc_engine.model._math import company_sum
 from mc_engine.model.kinds.base import (
     Block,
     CompanyKind,
@@ -26,7 +27,6 @@ from mc_engine.model.kinds.base import (
     Settled,
     no_covenant,
 )
-from mc_engine.model._math import company_sum
 from mc_engine.model.state import DT
 
 PARAMS: tuple[ParamSpec, ...] = (
