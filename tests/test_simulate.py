@@ -207,23 +207,11 @@ def test_same_dataset_for_any_chunk_size(by_chunk):
             np.testing.assert_array_equal(var.values, reference[name].values, strict=True, err_msg=name)
 
 
-def test_a_path_does_not_depend_on_the_length_of_its_chunk():
-    """Every quarter of the baseline's first 8,192 paths, traced in a chunk of one block and in one of two
-    (the one-block program is the one the calibration tests compile), is bitwise the same. The Dataset test
-    above aggregates, so it misses a path whose last bit moves; this one sees it: summing the companies with
-    ``jnp.sum`` over the leading axis moves 3,681 of 8,192 sums between these two lengths (XLA picks the
-    summation order by size)."""
-    priors = mc_engine.load_priors(BASELINE)
-    short = trace_paths(priors, 8192, 5, 24)
-    long = trace_paths(priors, 2 * 8192, 5, 24)
-    for k, v in short.items():
-        np.testing.assert_array_equal(long[k][:, :8192], v, strict=True, err_msg=k)
-
-
 def test_correlated_inputs_do_not_depend_on_the_length_of_their_chunk():
     """The baseline's inputs of its first 6 blocks (256 paths each), drawn in a chunk of 6 blocks and in one of
     17, are bitwise the same: the copula's correlated normals as a dot moved 20 of 1,536 paths' last
-    correlated input (its kernel, and summation order, chosen by size)."""
+    correlated input (its kernel, and summation order, chosen by size). Every quarter of whole paths:
+    tests/test_sketch_tails.py::test_a_path_does_not_depend_on_the_length_of_its_chunk."""
     sampler = compile_sampler(mc_engine.load_priors(BASELINE), 256)
     short, long = (sampler.draw_blocks(root_key(5), 0, blocks) for blocks in (6, 17))
     for name, values in short.items():
