@@ -2,8 +2,8 @@
 
 ``W[i, j]`` is the share of client ``i``'s compute spend paid to host ``j``
 (docs/model.md 3.3). Each function is one small matrix product per quarter, written as a sum over
-the companies in order rather than a dot: a dot's kernel
-is chosen by the array sizes, so its rounding could depend on the number of paths in a chunk.
+the companies in order rather than a dot: a dot's kernel is chosen by the array sizes, so its rounding
+could depend on the number of paths in a chunk.
 """
 
 from __future__ import annotations

@@ -179,10 +179,12 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
                                  p["market"]["modelled_share"])
     ctx = Context(t, k, mk, p["market"], norm)
 
+    # Investment-grade issuers per block, (companies, 1): read by debt service and by funding.
+    bonds = [jnp.full((s.company.cash.shape[0], 1), kind.investment_grade)
+             for (kind, _, _), s in zip(kinds, blocks, strict=True)]
     terms, service = [], []
-    for (kind, _, kp), s, z in zip(kinds, blocks, zs, strict=True):
+    for (kind, _, kp), s, z, bond in zip(kinds, blocks, zs, bonds, strict=True):
         term = kind.debt_terms(ctx, kp, s)
-        bond = jnp.full((s.company.cash.shape[0], 1), kind.investment_grade)
         terms.append(term)
         debt_service = funding.debt_service(p["funding"], kp.company, s.company.debt, k, z.refinance, bond,
                                             term.bond_access, term.cap)
@@ -216,15 +218,14 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
         host_shares.append(host_share)
 
     new_blocks, obs_parts = [], []
-    for j, ((kind, _, kp), old, s, z, f, out) in enumerate(zip(kinds, state.kinds, blocks, zs, flows, settled,
+    for j, ((_, _, kp), old, s, z, f, out) in enumerate(zip(kinds, state.kinds, blocks, zs, flows, settled,
                                                               strict=True)):
         _, due, repaid, _ = service[j]
-        bond = jnp.full((s.company.cash.shape[0], 1), kind.investment_grade)
         cash, burn, revenue = materialise(s.company.cash - out.burn - repaid - out.cure, out.burn, out.revenue,
                                           token=k >= 0)
         u_fund = jnp.stack([z.round, z.rescue, z.acquisition])
         fund = funding.step(p["funding"], kp.company, s.company, k, cash, burn, revenue,
-                            terms[j].credit_line, out.breached, out.covenant_default, due, repaid, bond,
+                            terms[j].credit_line, out.breached, out.covenant_default, due, repaid, bonds[j],
                             terms[j].bond_access, u_fund, z.round_size)
         c = s.company
         new = CompanyState(
