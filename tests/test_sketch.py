@@ -24,6 +24,8 @@ from mc_engine.engine.reduce import (
     N_BINS,
     asinh,
     atom_count,
+    cell_bins,
+    cell_sketch,
     histogram,
     masked_extremes,
     pilot_edges,
@@ -205,6 +207,40 @@ def test_merging_halves_is_the_whole():
         np.testing.assert_array_equal(low, np.where(keep, x, np.inf).min(axis=0))
     shuffled = rng.permutation(len(x))  # order does not matter either
     np.testing.assert_array_equal(np.asarray(hist(x[shuffled], keep[shuffled], edges)), whole)
+
+
+def test_cell_sketch_counts_every_value_once():
+    """The engine's one-pass sketch of cell-major values (``cell_sketch``: one scatter of slot indices, one
+    variadic reduce for the extremes and their ties) against the same counts taken cell by cell with NumPy
+    from the same bin indices: masked values, an atom, ties at both extremes, a cell with nothing selected
+    and a cell holding NaN (left out of the histogram; its extremes become NaN)."""
+    rng = np.random.default_rng(SEED)
+    cells, n = 7, 3_000
+    x = rng.lognormal(0.0, 1.0, (cells, n)).astype(np.float32)
+    x[1] = np.round(x[1] * 2)  # an atom at 0 and ties at both extremes
+    x[2, rng.random(n) < 0.3] = 1.5  # an atom inside the range
+    x[3] = np.minimum(x[3], 2.0)  # ties at the maximum
+    x[5, :40] = np.nan
+    keep = rng.random((cells, n)) < 0.85
+    keep[4] = False
+    edges = pilot_edges(x[:, :PILOT].T, keep[:, :PILOT].T)
+    out = {k: np.asarray(v) for k, v in jax.jit(cell_sketch)(jnp.asarray(x), jnp.asarray(keep),
+                                                              jnp.asarray(edges)).items()}
+    bins = np.asarray(cell_bins(jnp.asarray(x), jnp.asarray(edges)))
+    assert np.isfinite(edges[:, 4]).sum() >= 2  # the test has atoms to count
+    for c in range(cells):
+        sel = keep[c] & ~np.isnan(x[c])
+        atom = sel & (x[c] == edges[c, 4])
+        np.testing.assert_array_equal(out["hist"][c], np.bincount(bins[c][sel & ~atom], minlength=N_BINS + 2))
+        assert out["atoms"][c] == atom.sum()
+        values = x[c][keep[c]]
+        if c == 5:
+            assert np.isnan(out["extremes"][:, c]).all()
+            continue
+        low, high = (values.min(), values.max()) if len(values) else (np.inf, -np.inf)
+        np.testing.assert_array_equal(out["extremes"][:, c], [low, high])
+        np.testing.assert_array_equal(out["ties"][:, c], [(values == low).sum(), (values == high).sum()])
+    assert out["ties"][0, 1] > 1 and out["ties"][1, 3] > 1  # the ties were there to count
 
 
 # ------------------------------------------------------------------------------------------ (b) simulate()

@@ -65,7 +65,7 @@ class ChunkReducer:
         cells, weight = quarter_cells(obs, valid)
         return {
             "counts": counts,
-            "sketch": cell_sketch(cells, weight, aux["edges"][t - 1]),
+            "sketch": cell_sketch(cells, weight, aux["edges"]),
             "sums": cell_block_sums(cells, weight, self.block_size),
             "regime": jnp.stack([((obs.regime == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
             "thin": {**{k: getattr(obs, k)[:, : self.thin].T for k in THIN_VARS},
@@ -123,9 +123,9 @@ def chunk_program(model_static: tuple, n_blocks: int, horizon: int, mode: str, r
         ``quarters`` (every reduction stacked per quarter) and ``horizon`` (:meth:`ChunkReducer.finish`).
     """
     valid = jnp.arange(n_blocks * model_static[0].block_size, dtype=jnp.int32) < n_valid
-    aux = {**tables, "valid": valid}
+    aux = {"fedges": tables["fedges"], "valid": valid}
     final, ys, draws = chunk_scan(model_static, n_blocks, horizon, mode, reducer, seed_key, first_block, theta,
-                                  factor, consts, aux)
+                                  factor, consts, aux, {"edges": tables["edges"]})
     return {"quarters": ys, "horizon": reducer.finish(aux, final, draws)}
 
 
