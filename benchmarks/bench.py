@@ -66,13 +66,14 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32",
     STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key = (  # noqa: N806
         keys.STREAM_INPUTS, keys.STREAM_SHOCKS, keys.block_keys, keys.root_key, keys.stream_key)
     compile_model, quarter_shocks = module("engine.scan").compile_model, module("engine.scan").quarter_shocks
-    default_chunk_paths = module("engine.simulate").default_chunk_paths
+    simulate = module("engine.simulate")
     shock_blocks = module("model.step").shock_blocks
 
     model = compile_model(priors)
     _draw_matrix = sampler.draw_matrix
     block = model.block_size
-    chunk_blocks = max(1, min(default_chunk_paths(block) // block, math.ceil(n_paths / block)))
+    # The engine's own chunks (balanced since the plan spreads blocks evenly; an older version's plan as it was).
+    chunk_blocks = simulate.ChunkPlan.make(n_paths, block, None, prng, 0, 0, 1).chunk_blocks
     streams = shock_blocks(model.layout)
     layout = model.sampler.layout
 

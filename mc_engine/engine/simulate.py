@@ -64,6 +64,16 @@ def default_chunk_paths(block_size: int = DEFAULT_BLOCK_SIZE) -> int:
     return blocks * block_size
 
 
+def balanced_chunk_blocks(n_blocks: int, most: int) -> int:
+    """Blocks per chunk for ``n_blocks`` blocks in chunks of at most ``most``: as few chunks as that allows,
+    the blocks spread evenly over them, so the padding of the last chunk is less than one block per chunk
+    (13 blocks in chunks of at most 8: two chunks of 7, padding 1 block, where chunks of 8 padded 3)."""
+    if n_blocks <= 0:
+        return max(1, most)
+    n_chunks = -(-n_blocks // max(1, most))
+    return -(-n_blocks // n_chunks)
+
+
 @dataclass(frozen=True)
 class ChunkPlan:
     """Which key blocks this process runs, in chunks of ``chunk_blocks``.
@@ -84,14 +94,16 @@ class ChunkPlan:
     def make(cls, n_paths: int, block_size: int, chunk_paths: int | None, prng: str, sensitivity_paths: int,
              index: int, count: int) -> ChunkPlan:
         total_blocks = math.ceil(n_paths / block_size)
+        mine = process_block_range(total_blocks, index, count, align=SUPERBLOCK)
         if prng in SINGLE_BLOCK_PRNGS:
             chunk_paths = block_size
-        chunk_paths = chunk_paths or default_chunk_paths(block_size)
-        chunk_blocks = max(1, min(chunk_paths // block_size, total_blocks))
+        if chunk_paths is None:
+            chunk_blocks = balanced_chunk_blocks(len(mine) or total_blocks, default_chunk_paths(block_size) // block_size)
+        else:
+            chunk_blocks = max(1, min(chunk_paths // block_size, total_blocks))
         first_share = process_block_range(total_blocks, 0, count, align=SUPERBLOCK)
         keep = min(sensitivity_paths, n_paths, first_share.stop * block_size)
-        return cls(n_paths, block_size, chunk_blocks,
-                   process_block_range(total_blocks, index, count, align=SUPERBLOCK), keep)
+        return cls(n_paths, block_size, chunk_blocks, mine, keep)
 
     @property
     def chunk_paths(self) -> int:
