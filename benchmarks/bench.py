@@ -101,7 +101,9 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32",
         for c in range(n_chunks):
             jax.block_until_ready(draw(key, jnp.uint32(c * chunk_blocks), *args))
 
-    return _timed(run)[0]
+    # The fastest of three (a few seconds each): on a shared machine noise can then only make the engine /
+    # floor ratio look worse, not better.
+    return min(_timed(run)[0] for _ in range(3))
 
 
 def numpy_reference_time(priors, n_paths: int, horizon: int) -> float:
