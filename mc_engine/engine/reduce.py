@@ -214,10 +214,9 @@ def cell_sketch(x: jax.Array, weight: jax.Array, edges: jax.Array) -> dict[str, 
     ``hist`` (cells, N_BINS + 2), ``atoms`` (cells,), ``extremes`` and ``ties`` (2, cells): min / max and how
     many values equal each (see :func:`cell_counts`, :func:`cell_extremes`).
 
-    ``x``, ``weight`` and ``edges`` are stored once first: XLA would otherwise fuse their producers (the
-    concatenation of a quarter's observations, the quarter's row of the edge table) into both passes, where
-    the concatenation's index arithmetic and the row's dynamic index kept the loops scalar (3-5x slower)."""
-    x, weight, edges = jax.lax.optimization_barrier((x, weight, edges))
+    ``edges`` must not be read by a dynamic index inside the same loop (e.g. ``table[t]`` in a scan): fused
+    into the slot computation, that index load keeps it scalar (measured 6x slower); carry the row instead
+    (:func:`scan.chunk_scan`'s ``quarterly``)."""
     counts = cell_counts(x, weight, edges)
     extremes, ties = cell_extremes(x, weight)
     return {"hist": counts[:, : N_BINS + 2], "atoms": counts[:, ATOM_SLOT], "extremes": extremes, "ties": ties}

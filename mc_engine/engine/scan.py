@@ -129,7 +129,7 @@ def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, redu
     # fusions from being vectorised on CPU (measured: two fusions holding 45 % of a quarter ran scalar).
     quarterly = quarterly or {}
 
-    def row(t: jax.Array) -> dict[str, jax.Array]:
+    def row(t: jax.Array) -> dict[str, jax.Array]:  # quarter t's rows (the last iteration's read is unused)
         return {k: jax.lax.dynamic_index_in_dim(v, jnp.minimum(t, horizon) - 1, 0, keepdims=False)
                 for k, v in quarterly.items()}
 

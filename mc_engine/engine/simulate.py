@@ -68,8 +68,6 @@ def balanced_chunk_blocks(n_blocks: int, most: int) -> int:
     """Blocks per chunk for ``n_blocks`` blocks in chunks of at most ``most``: as few chunks as that allows,
     the blocks spread evenly over them, so the padding of the last chunk is less than one block per chunk
     (13 blocks in chunks of at most 8: two chunks of 7, padding 1 block, where chunks of 8 padded 3)."""
-    if n_blocks <= 0:
-        return max(1, most)
     n_chunks = -(-n_blocks // max(1, most))
     return -(-n_blocks // n_chunks)
 
