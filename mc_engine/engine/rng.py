@@ -58,7 +58,9 @@ def words(key: jax.Array, streams: tuple[tuple[int, int], ...]) -> list[jax.Arra
     """
     if str(jax.random.key_impl(key)) != "philox4x32":
         return [jax.random.bits(jax.random.fold_in(key, np.uint32(tag)), (n,), jnp.uint32) for tag, n in streams]
-    k = jax.random.key_data(key)
+    # Stored before the loop: its key schedule is loop-invariant, and XLA hoists each round's key words as a
+    # fusion of its own that would otherwise repeat the whole computation of the key (18 kernels of ~145 ops).
+    k = lax.optimization_barrier(jax.random.key_data(key))
     counts = [-(-n // 4) for _, n in streams]
     total = sum(counts)
     tiles = -(-total // TILE)

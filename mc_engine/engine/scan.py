@@ -60,16 +60,33 @@ def compile_model(priors: Priors, block_size: int = DEFAULT_BLOCK_SIZE) -> Model
     return Model(priors, sampler, layout, consts)
 
 
+def quarter_keys(keys: jax.Array, horizon: int) -> jax.Array:
+    """``fold_in(block key, t)`` for every quarter ``t = 0 .. horizon``: shape (horizon + 1, blocks).
+
+    Made once per chunk, before the scan. Folded inside the loop, the keys' Philox rounds were pulled out of it
+    piece by piece by XLA's loop-invariant code motion, each piece a fusion repeating the rounds before it
+    (measured: ~40 fusions of ~150 instructions, the costliest kernels to compile)."""
+    return jax.vmap(lambda t: jax.vmap(lambda k: jax.random.fold_in(k, t))(keys))(
+        jnp.arange(horizon + 1, dtype=jnp.uint32))
+
+
 def quarter_shocks(keys: jax.Array, t: jax.Array, block_size: int, streams: tuple[ShockBlock, ...],
                    mode: str) -> tuple[tuple[jax.Array, jax.Array], ...]:
-    """Normals and uniforms of quarter ``t`` for the chunk's block ``keys``, one pair per stream.
+    """Normals and uniforms of quarter ``t`` for the chunk's block ``keys``, one pair per stream
+    (:func:`keyed_shocks` of ``fold_in(key, t)`` for each block key)."""
+    return keyed_shocks(jax.vmap(lambda k: jax.random.fold_in(k, t))(keys), block_size, streams, mode)
+
+
+def keyed_shocks(keys: jax.Array, block_size: int, streams: tuple[ShockBlock, ...],
+                 mode: str) -> tuple[tuple[jax.Array, jax.Array], ...]:
+    """Normals and uniforms of one quarter from its block keys ``fold_in(block key, t)``, one pair per stream.
 
     A stream of ``width`` 0 (the market) gives (normals, paths) and (uniforms, paths); a kind's stream
     (normals, width, paths) and (uniforms, width, paths): the path axis last, as the step's arrays. Each
-    stream's words come from the key ``fold_in(block key, t)`` and the stream's tag (:func:`rng.words`):
-    they do not depend on which other streams exist. Within a block the words are laid out (shock, company,
-    path), the order the step reads them in: converting them to normals runs along contiguous paths, and
-    joining the blocks moves whole runs of ``block_size`` numbers.
+    stream's words come from the quarter's block key and the stream's tag (:func:`rng.words`): they do not
+    depend on which other streams exist. Within a block the words are laid out (shock, company, path), the
+    order the step reads them in: converting them to normals runs along contiguous paths, and joining the
+    blocks moves whole runs of ``block_size`` numbers.
     """
     n = keys.shape[0] * block_size
 
@@ -83,7 +100,7 @@ def quarter_shocks(keys: jax.Array, t: jax.Array, block_size: int, streams: tupl
     def one(key: jax.Array) -> tuple[tuple[jax.Array, jax.Array], ...]:
         sizes = tuple((b.tag, block_size * max(b.width, 1) * (b.normals + b.uniforms)) for b in streams)
         out = []
-        for b, bits in zip(streams, rng.words(jax.random.fold_in(key, t), sizes), strict=True):
+        for b, bits in zip(streams, rng.words(key, sizes), strict=True):
             # Each stream's words laid out (shock, company, path): normals first, then uniforms.
             bits = bits.reshape(*shape(b, b.normals + b.uniforms)[::-1], block_size)
             out.append((rng.normals(bits[: b.normals]), rng.uniforms(bits[b.normals:])))
@@ -116,10 +133,13 @@ def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, redu
     sampler_layout, layout = model_static
     draws = _draw_matrix(sampler_layout, n_blocks, stream_key(seed_key, STREAM_INPUTS), first_block, theta, factor)
     params = build_params(layout, sampler_layout.names, draws)
-    keys = block_keys(stream_key(seed_key, STREAM_SHOCKS), first_block, n_blocks)
+    keys = quarter_keys(block_keys(stream_key(seed_key, STREAM_SHOCKS), first_block, n_blocks), horizon)
     streams = model_step.shock_blocks(layout)
     block = sampler_layout.block_size
-    state = model_step.initial_state(layout, params, consts, quarter_shocks(keys, jnp.uint32(0), block, streams, mode))
+    # Quarters 0 and 1 in one call (one copy of the generator in the program, not two).
+    first = jax.vmap(lambda k: keyed_shocks(k, block, streams, mode))(keys[:2])
+    shocks0, shocks1 = (jax.tree.map(lambda x, i=i: x[i], first) for i in range(2))
+    state = model_step.initial_state(layout, params, consts, shocks0)
 
     # The shocks of quarter t are drawn in iteration t - 1 and carried: a carried buffer is materialised,
     # whereas drawing them inside the step lets XLA fuse the generator into every consumer and redraw the
@@ -133,16 +153,20 @@ def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, redu
         return {k: jax.lax.dynamic_index_in_dim(v, jnp.minimum(t, horizon) - 1, 0, keepdims=False)
                 for k, v in quarterly.items()}
 
-    def body(carry: tuple[State, tuple, jax.Array, dict], _: None) -> tuple[tuple, Any]:
-        state, shocks, t, now = carry
+    def key_row(t: jax.Array) -> jax.Array:  # quarter t's keys, carried one iteration ahead as the rows above
+        return jax.lax.dynamic_index_in_dim(keys, jnp.minimum(t, horizon), 0, keepdims=False)
+
+    def body(carry: tuple[State, tuple, jax.Array, dict, jax.Array], _: None) -> tuple[tuple, Any]:
+        state, shocks, t, now, keys_next = carry
         alive_prev = model_step.alive(state)
         state, obs = model_step.step(layout, params, consts, state, t.astype(jnp.float32), shocks)
         state, obs = jax.lax.optimization_barrier((state, obs))
-        shocks_next = quarter_shocks(keys, (t + 1).astype(jnp.uint32), block, streams, mode)
-        return (state, shocks_next, t + 1, row(t + 1)), reducer({**aux, **now} if quarterly else aux, t, obs, alive_prev)
+        shocks_next = keyed_shocks(keys_next, block, streams, mode)
+        return ((state, shocks_next, t + 1, row(t + 1), key_row(t + 2)),
+                reducer({**aux, **now} if quarterly else aux, t, obs, alive_prev))
 
-    shocks1 = quarter_shocks(keys, jnp.uint32(1), block, streams, mode)
-    (final, *_), ys = jax.lax.scan(body, (state, shocks1, jnp.int32(1), row(jnp.int32(1))), None, length=horizon)
+    init = (state, shocks1, jnp.int32(1), row(jnp.int32(1)), key_row(jnp.int32(2)))
+    (final, *_), ys = jax.lax.scan(body, init, None, length=horizon)
     return final, ys, draws
 
 
