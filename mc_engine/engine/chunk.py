@@ -22,7 +22,7 @@ import numpy as np
 from ..model.market import INDICES
 from ..model.step import Observations
 from .reduce import COMPANY_VARS, cell_block_sums, cell_sketch
-from .sampler import draw_arrays
+from .sampler import draw_array_shapes, draw_arrays
 from .scan import Model, chunk_scan
 
 THIN_VARS: tuple[str, ...] = ("cash", "burn", "revenue", "gross_margin", "runway", "debt", "status")
@@ -127,6 +127,13 @@ def chunk_program(model_static: tuple, n_blocks: int, horizon: int, mode: str, r
     final, ys, draws = chunk_scan(model_static, n_blocks, horizon, mode, reducer, seed_key, first_block, theta,
                                   factor, consts, aux, {"edges": tables["edges"]})
     return {"quarters": ys, "horizon": reducer.finish(aux, final, draws)}
+
+
+def run_array_shapes(model: Model, theta: Any) -> tuple:
+    """:func:`run_arrays` with the quantile tables as shapes only: enough to compile :func:`chunk_program`."""
+    theta = jnp.asarray(model.sampler.theta if theta is None else theta, jnp.float32)
+    shapes = draw_array_shapes(model.sampler.layout, model.sampler.factor.shape)
+    return (theta, shapes, {k: jnp.asarray(v) for k, v in model.consts.items()})
 
 
 def run_arrays(model: Model, theta: Any) -> tuple:

@@ -62,6 +62,15 @@ def quantile_tables(layout: _Layout, theta: jax.Array) -> tuple[jax.Array | None
                  for template, _, theta_idx, _ in layout.groups)
 
 
+def draw_array_shapes(layout: _Layout, factor_shape: tuple[int, ...]) -> DrawArrays:
+    """The shapes and dtypes of :func:`draw_arrays`' result, without building it (to compile against)."""
+    def f32(*shape: int) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct(shape, jnp.float32)
+
+    return DrawArrays(f32(*factor_shape), tuple(None if _closed_form(template) else f32(TABLE_POINTS, len(members))
+                                                for template, members, _, _ in layout.groups))
+
+
 def draw_arrays(layout: _Layout, theta: jax.Array, factor: jax.Array) -> DrawArrays:
     """``factor`` and the quantile tables at ``theta`` (jit it once per run: see :class:`DrawArrays`)."""
     return DrawArrays(jnp.asarray(factor), quantile_tables(layout, theta))

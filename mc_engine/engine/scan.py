@@ -156,17 +156,21 @@ def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, redu
     def key_row(t: jax.Array) -> jax.Array:  # quarter t's keys, carried one iteration ahead as the rows above
         return jax.lax.dynamic_index_in_dim(keys, jnp.minimum(t, horizon), 0, keepdims=False)
 
-    def body(carry: tuple[State, tuple, jax.Array, dict, jax.Array], _: None) -> tuple[tuple, Any]:
-        state, shocks, t, now, keys_next = carry
+    like = state  # the state's structure and dtypes: the scan carries it packed (model_step.pack_state)
+
+    def body(carry: tuple[tuple, tuple, jax.Array, dict, jax.Array], _: None) -> tuple[tuple, Any]:
+        packed, shocks, t, now, keys_next = carry
+        state = model_step.unpack_state(packed, like)
         alive_prev = model_step.alive(state)
         state, obs = model_step.step(layout, params, consts, state, t.astype(jnp.float32), shocks)
-        state, obs = jax.lax.optimization_barrier((state, obs))
+        packed, obs = jax.lax.optimization_barrier((model_step.pack_state(state), obs))
         shocks_next = keyed_shocks(keys_next, block, streams, mode)
-        return ((state, shocks_next, t + 1, row(t + 1), key_row(t + 2)),
+        return ((packed, shocks_next, t + 1, row(t + 1), key_row(t + 2)),
                 reducer({**aux, **now} if quarterly else aux, t, obs, alive_prev))
 
-    init = (state, shocks1, jnp.int32(1), row(jnp.int32(1)), key_row(jnp.int32(2)))
-    (final, *_), ys = jax.lax.scan(body, init, None, length=horizon)
+    init = (model_step.pack_state(state), shocks1, jnp.int32(1), row(jnp.int32(1)), key_row(jnp.int32(2)))
+    (packed, *_), ys = jax.lax.scan(body, init, None, length=horizon)
+    final = model_step.unpack_state(packed, like)
     return final, ys, draws
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import jax
@@ -41,6 +43,7 @@ from .chunk import (
     ChunkReducer,
     chunk_program,
     dummy_tables,
+    run_array_shapes,
     run_arrays,
 )
 from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
@@ -362,10 +365,30 @@ class _ChunkRunner:
     def static(self) -> tuple:
         return (self.model.sampler.layout, self.model.layout), self.plan.chunk_blocks, self.horizon, "random", self.reducer
 
+    @cached_property
+    def arrays(self) -> tuple:
+        """The run-wide arrays of :func:`chunk.run_arrays` (the inputs' quantile tables among them), built once.
+
+        On one device the chunk program compiles meanwhile, in a second thread: it needs only the tables'
+        shapes, and XLA leaves a core idle for much of its compile (its HLO passes and kernel emission run
+        on one thread), so the tables' own compile and build (~2 s cold) mostly vanish from the cold start.
+        The compiled program lands in JAX's caches, where the pilot chunk's call finds it.
+        """
+        if self.devices is not None and len(self.devices) > 1:
+            return run_arrays(self.model, self.theta)
+        n_cells = self.model.layout.n_companies * len(COMPANY_VARS) + len(INDICES)
+        placeholder = _on_device(dummy_tables(self.horizon, n_cells, self.model.layout.n_companies * len(HORIZON_VARS)))
+        lowered = chunk_program.lower(*self.static, self.key, jnp.uint32(0), *run_array_shapes(self.model, self.theta),
+                                      placeholder, jnp.int32(0))
+        with ThreadPoolExecutor(1) as pool:  # lowered here: tracing in both threads at once contends for the GIL
+            compiled = pool.submit(lowered.compile)
+            arrays = run_arrays(self.model, self.theta)
+            compiled.result()
+        return arrays
+
     def run(self, first: int, tables: dict[str, Any], n_valid: int) -> dict[str, Any]:
         """One chunk on the default device, as host arrays."""
-        return jax.tree.map(np.asarray, self._call(first, run_arrays(self.model, self.theta), _on_device(tables),
-                                                   n_valid))
+        return jax.tree.map(np.asarray, self._call(first, self.arrays, _on_device(tables), n_valid))
 
     def _call(self, first: int, arrays: tuple, tables: dict[str, jax.Array], n_valid: int) -> dict[str, Any]:
         return chunk_program(*self.static, self.key, jnp.uint32(first), *arrays, tables, jnp.int32(n_valid))
@@ -374,10 +397,9 @@ class _ChunkRunner:
         """(first block, chunk output) of every chunk of the plan, in block order."""
         firsts, devices = self.plan.firsts, self.devices
         if devices is None or len(devices) < 2:
-            arrays = run_arrays(self.model, self.theta)
             tables = _on_device(tables)
             for first in firsts:
-                yield first, jax.tree.map(np.asarray, self._call(first, arrays, tables, self.plan.n_valid(first)))
+                yield first, jax.tree.map(np.asarray, self._call(first, self.arrays, tables, self.plan.n_valid(first)))
             return
         theta = self.model.sampler.theta if self.theta is None else self.theta
         for group in range(0, len(firsts), len(devices)):

@@ -47,17 +47,41 @@ def materialise(*arrays: jax.Array, token: jax.Array) -> list[jax.Array]:
     return keep(token, arrays, [jnp.zeros_like(a) for a in arrays])
 
 
+def dtype_groups(fields: tuple) -> list[list[int]]:
+    """Indices of ``fields`` by dtype, dtypes in order of first appearance (how :func:`keep` and :func:`pack`
+    stack them)."""
+    dtypes: list = []
+    for a in fields:
+        if a.dtype not in dtypes:
+            dtypes.append(a.dtype)
+    return [[i for i, a in enumerate(fields) if a.dtype == d] for d in dtypes]
+
+
 def keep(live: jax.Array, new: tuple, old: tuple) -> list[jax.Array]:
     """``where(live, new, old)`` field by field, as one select over the stacked fields of each dtype.
 
     One select keeps XLA from copying each field's whole chain of producers into a select of its own
-    (measured 2-3x slower per quarter on CPU with a select per field).
+    (measured 2-3x slower per quarter on CPU with a select per field). The stacks are those of :func:`pack`,
+    so a state packed right after its ``keep`` is the selects' own result, not a copy.
     """
     out: list = [None] * len(new)
-    for dtype in {a.dtype for a in new}:
-        idx = [i for i, a in enumerate(new) if a.dtype == dtype]
+    for idx in dtype_groups(new):
         stacked = jnp.stack([new[i] for i in idx])
         kept = stacked if live is None else jnp.where(live, stacked, jnp.stack([old[i] for i in idx]))
         for n, i in enumerate(idx):
             out[i] = kept[n]
     return out
+
+
+def pack(fields: tuple) -> tuple[jax.Array, ...]:
+    """A NamedTuple of same-shaped arrays as one stacked array per dtype (:func:`dtype_groups`)."""
+    return tuple(jnp.stack([fields[i] for i in idx]) for idx in dtype_groups(fields))
+
+
+def unpack(packed: tuple[jax.Array, ...], like: tuple) -> tuple:
+    """The NamedTuple of type and dtypes ``like`` that :func:`pack` made ``packed`` from."""
+    out: list = [None] * len(like)
+    for idx, stacked in zip(dtype_groups(like), packed, strict=True):
+        for n, i in enumerate(idx):
+            out[i] = stacked[n]
+    return type(like)(*out)

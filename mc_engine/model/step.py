@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import funding, links, market, regime, shares
-from ._math import keep, materialise
+from ._math import keep, materialise, pack, unpack
 from .kinds import KINDS, MARKET_STREAM, shock_names, shock_type, stream_tag
 from .kinds.base import Block, CompanyKind, Context, KindInputs, Peer
 from .params import Params
@@ -130,6 +130,23 @@ def alive(state: State) -> jax.Array:
     return jnp.concatenate([b.company.status == 0 for b in state.kinds], axis=0)
 
 
+def pack_state(state: State) -> tuple:
+    """The state as the scan carries it: the market's fields as they are, each kind's company and own fields
+    stacked per dtype (:func:`_math.pack`).
+
+    These stacks are the very arrays :func:`step`'s selects (:func:`_math.keep`) produce, so carrying them
+    costs nothing, whereas carrying the fields one by one made XLA copy each out of its stack every quarter
+    (64 copy kernels, each compiled and run)."""
+    return state.market, tuple((pack(b.company), pack(b.own)) for b in state.kinds)
+
+
+def unpack_state(packed: tuple, like: State) -> State:
+    """The :class:`State` that :func:`pack_state` made ``packed`` from (``like`` gives the types and dtypes)."""
+    market, blocks = packed
+    return State(market, tuple(Block(unpack(c, b.company), unpack(o, b.own))
+                               for (c, o), b in zip(blocks, like.kinds, strict=True)))
+
+
 def _sum(terms: list[jax.Array], like: jax.Array) -> jax.Array:
     """Sum of ``terms`` (zeros shaped ``like`` when there are none)."""
     return sum(terms[1:], terms[0]) if terms else jnp.zeros_like(like)
@@ -237,9 +254,9 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
             host_share=host_shares[j],
         )
         live = alive_k[j]
-        # Companies that left before this quarter keep their state (host_share is path-wide and always updates).
-        company = CompanyState(*keep(live, new, old.company))
-        company = company._replace(host_share=host_shares[j])
+        # Companies that left before this quarter keep their state; host_share is path-wide and always updates
+        # (given as its own old value, so the select keeps it).
+        company = CompanyState(*keep(live, new, old.company._replace(host_share=host_shares[j])))
         own = type(old.own)(*keep(live, out.state, old.own))
         new_blocks.append(Block(company, own))
         obs_parts.append({
