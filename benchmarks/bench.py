@@ -239,6 +239,34 @@ def fresh_run(n_paths: int, horizon: int, cold: bool = False) -> dict[str, float
     return record
 
 
+def cold_start(horizon: int, base_src: Path | None = None, n_paths: int = 10_000) -> float:
+    """Seconds a fresh process with the compilation cache off spends compiling and running the pilot chunk
+    (``simulate_raw``'s own ``compile_and_pilot_s``; imports apart): this version, or with ``base_src`` the
+    ``mc_engine_base`` package in that folder (see :func:`compare_engines`)."""
+    import os
+
+    package = "mc_engine" if base_src is None else "mc_engine_base"
+    code = (f"import json, sys\nsys.path.insert(0, {str(base_src or REPO)!r})\n"
+            f"from {package}.inputs.loader import load_priors\nfrom {package}.engine.simulate import simulate_raw\n"
+            f"r = simulate_raw(load_priors({str(BASELINE)!r}), {n_paths}, 0, {horizon})\n"
+            "print(json.dumps(r.timings['compile_and_pilot_s']))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MC_ENGINE_NO_JAX_CACHE": "1"})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cold_start_pairs(horizon: int, base_src: Path, pairs: int = 3,
+                     log: Callable[[str], None] = print) -> dict[str, Any]:
+    """:func:`cold_start` of the other version and of this one, alternating (a shared machine's speed drifts)."""
+    before, after = [], []
+    for _ in range(pairs):
+        before.append(cold_start(horizon, base_src))
+        after.append(cold_start(horizon))
+        log(f"cold start (cache off, fresh process, 10,000 paths): before {before[-1]:.1f} s, after {after[-1]:.1f} s")
+    return {"before_s": before, "after_s": after,
+            "ratios": [b / a for b, a in zip(before, after, strict=True)]}
+
+
 def _squigglepy(horizon: int, log: Callable[[str], None]) -> Any:
     try:
         from benchmarks.bench_squigglepy import run_case
@@ -297,6 +325,7 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
     record["peers"] = {}
     if against is not None:
         record["before_after"] = compare_engines(priors, against, 131_072, horizon, log=log)
+        record["cold_start_pairs"] = cold_start_pairs(horizon, against, log=log)
     try:
         record["hlo_traffic"] = chunk_traffic(priors, horizon)
         log(f"chunk program traffic (XLA cost analysis): {record['hlo_traffic']['bytes_per_company_path_quarter']:.0f}"
