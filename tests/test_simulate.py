@@ -234,6 +234,34 @@ def test_thin_larger_than_a_block_does_not_depend_on_chunk_size(base):
     xr.testing.assert_identical(without_run_attrs(two), without_run_attrs(base))
 
 
+def test_a_first_run_compiles_its_chunk_program_once(tmp_path: Path):
+    """The chunk program is compiled in a second thread while the quantile tables are built
+    (``simulate._ChunkRunner.arrays``); the pilot's call must then find it, not compile it again.
+
+    In a fresh process with the persistent cache off (with it, a second compile would be a cache read),
+    2 quarters of the small tree: the backend compiles ``jit(chunk_program)`` exactly once."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "sim.toml"
+    path.write_bytes(tomli_w.dumps(sim_tree()).encode())
+    code = (
+        "import jax\n"
+        "names = []\n"
+        "jax.monitoring.register_event_duration_secs_listener(\n"
+        "    lambda e, d, **kw: names.append(kw.get('fun_name'))\n"
+        "    if e == '/jax/core/compile/backend_compile_duration' else None)\n"
+        "from mc_engine.inputs.loader import load_priors\n"
+        "from mc_engine.engine.simulate import simulate_raw\n"
+        f"simulate_raw(load_priors({str(path)!r}, require_sources=False), 700, 0, 2, block_size=256)\n"
+        "print(names.count('jit(chunk_program)'), names.count('jit(draw_arrays)'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MC_ENGINE_NO_JAX_CACHE": "1"})
+    assert out.stdout.split()[-2:] == ["1", "1"], out.stderr[-2000:]
+
+
 def test_second_call_does_not_recompile(base):
     """Same shapes, other seed, path count and prior values: no program is compiled, not even a small one."""
     before = chunk_program._cache_size()
