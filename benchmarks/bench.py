@@ -158,11 +158,9 @@ def chunk_traffic(priors, horizon: int) -> dict[str, float]:
     upper bound on DRAM traffic. An estimate, not a measurement."""
     import jax
 
-    from mc_engine.engine.chunk import HORIZON_VARS, ChunkReducer, chunk_program, dummy_tables, run_arrays
-    from mc_engine.engine.reduce import COMPANY_VARS
+    from mc_engine.engine.chunk import ChunkReducer, chunk_program, dummy_tables, run_arrays
     from mc_engine.engine.scan import compile_model
     from mc_engine.engine.simulate import default_chunk_paths
-    from mc_engine.model.market import INDICES
 
     model = compile_model(priors)
     block = model.block_size
@@ -170,7 +168,7 @@ def chunk_traffic(priors, horizon: int) -> dict[str, float]:
     nc = model.layout.n_companies
     uncertain = tuple(i for i, inp in enumerate(priors.inputs.values()) if not inp.is_point)
     reducer = ChunkReducer(1000, block, 10_000, uncertain)
-    tables = dummy_tables(horizon, nc * len(COMPANY_VARS) + len(INDICES), nc * len(HORIZON_VARS))
+    tables = dummy_tables(horizon, nc)
     from mc_engine.engine.keys import root_key
 
     lowered = chunk_program.lower((model.sampler.layout, model.layout), blocks, horizon, "random", reducer,

@@ -129,26 +129,27 @@ def chunk_program(model_static: tuple, n_blocks: int, horizon: int, mode: str, r
     return {"quarters": ys, "horizon": reducer.finish(aux, final, draws)}
 
 
-def run_array_shapes(model: Model, theta: Any) -> tuple:
-    """:func:`run_arrays` with the quantile tables as shapes only: enough to compile :func:`chunk_program`."""
-    theta = jnp.asarray(model.sampler.theta if theta is None else theta, jnp.float32)
-    shapes = draw_array_shapes(model.sampler.layout, model.sampler.factor.shape)
-    return (theta, shapes, {k: jnp.asarray(v) for k, v in model.consts.items()})
-
-
-def run_arrays(model: Model, theta: Any) -> tuple:
+def run_arrays(model: Model, theta: Any, shapes_only: bool = False) -> tuple:
     """The run-wide array arguments of :func:`chunk_program`: theta, the copula factor with the inputs' quantile
-    tables (built here, once per run, not in every chunk) and the model's constants."""
+    tables (built here, once per run, not in every chunk) and the model's constants.
+
+    ``shapes_only``: the factor and tables as shapes (``sampler.draw_array_shapes``), not built: enough to
+    compile :func:`chunk_program`."""
     theta = jnp.asarray(model.sampler.theta if theta is None else theta, jnp.float32)
-    tables = _draw_arrays(model.sampler.layout, theta, jnp.asarray(model.sampler.factor))
+    layout, factor = model.sampler.layout, model.sampler.factor
+    tables = (draw_array_shapes(layout, factor.shape) if shapes_only
+              else _draw_arrays(layout, theta, jnp.asarray(factor)))
     return (theta, tables, {k: jnp.asarray(v) for k, v in model.consts.items()})
 
 
 _draw_arrays = jax.jit(draw_arrays, static_argnums=0)
 
 
-def dummy_tables(horizon: int, n_cells: int, n_horizon_cells: int) -> dict[str, np.ndarray]:
-    """Placeholder sketch edges for the pilot chunk (its sketches are not used)."""
+def dummy_tables(horizon: int, n_companies: int) -> dict[str, np.ndarray]:
+    """Placeholder sketch edges for the pilot chunk (its sketches are not used), for ``n_companies`` companies:
+    the quarters' cells (companies x ``COMPANY_VARS``, then ``INDICES``) and the horizon cells."""
+    n_cells, n_horizon_cells = n_companies * len(COMPANY_VARS) + len(INDICES), n_companies * len(HORIZON_VARS)
+
     def edges(*cells: int) -> np.ndarray:
         e = np.zeros((*cells, 5), np.float32)
         e[..., 1], e[..., 2], e[..., 3], e[..., 4] = 1.0, -10.0, 10.0, np.nan

@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .reduce import merge_ties
-from .scan import Model
 
 
 def process_block_range(total_blocks: int, process_index: int | None = None,
@@ -112,10 +111,12 @@ def merge_processes(acc: Any, ranges: Sequence[range], superblock: int, n_compan
                 for k, v in head.items()}
 
 
-def run_chunks_on_devices(model: Model, key: jax.Array, first_blocks: Sequence[int], static: tuple,
-                          tables: dict[str, Any], n_valid: Sequence[int], theta: np.ndarray,
+def run_chunks_on_devices(arrays: tuple, key: jax.Array, first_blocks: Sequence[int], static: tuple,
+                          tables: dict[str, Any], n_valid: Sequence[int],
                           devices: Sequence[jax.Device]) -> list[dict[str, Any]]:
     """Run chunks starting at ``first_blocks`` (one per device, ``len(first_blocks) == len(devices)``).
+
+    ``arrays``: the run's :func:`chunk.run_arrays`, built once per run and copied to each device.
 
     Each chunk's arguments are committed to its device and the one jitted chunk program
     (:func:`chunk.chunk_program`, static arguments ``static``) runs there; JAX dispatches asynchronously,
@@ -124,11 +125,11 @@ def run_chunks_on_devices(model: Model, key: jax.Array, first_blocks: Sequence[i
     Returns:
         The chunk program's output per chunk, in the order of ``first_blocks``, as host numpy pytrees.
     """
-    from .chunk import chunk_program, run_arrays
+    from .chunk import chunk_program
 
     pending = []
     for first, valid, device in zip(first_blocks, n_valid, devices, strict=True):
-        args = jax.device_put((key, jnp.uint32(first), *run_arrays(model, theta),
+        args = jax.device_put((key, jnp.uint32(first), *arrays,
                                {k: jnp.asarray(v) for k, v in tables.items()}, jnp.int32(valid)), device)
         pending.append(chunk_program(*static, *args))
     return [jax.tree.map(np.asarray, out) for out in pending]

@@ -43,7 +43,6 @@ from .chunk import (
     ChunkReducer,
     chunk_program,
     dummy_tables,
-    run_array_shapes,
     run_arrays,
 )
 from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
@@ -150,8 +149,7 @@ class Pilot:
 def pilot(run: Callable[[int, dict[str, np.ndarray], int], dict], plan: ChunkPlan, horizon: int, thin: int,
           nc: int) -> Pilot:
     """Run the first chunk with placeholder edges and derive the sketch edges from its first ``thin`` paths."""
-    n_cells = nc * len(COMPANY_VARS) + len(INDICES)
-    out = run(0, dummy_tables(horizon, n_cells, nc * len(HORIZON_VARS)), min(plan.n_paths, plan.chunk_paths))
+    out = run(0, dummy_tables(horizon, nc), min(plan.n_paths, plan.chunk_paths))
     thin_obs = {k: np.asarray(v) for k, v in out["quarters"]["thin"].items()}
     alive = np.broadcast_to((thin_obs["status"] == 0)[..., None], (*thin_obs["status"].shape, len(COMPANY_VARS)))
     companies = np.stack([thin_obs[v] for v in COMPANY_VARS], axis=-1)  # (T, thin, C, V)
@@ -377,10 +375,9 @@ class _ChunkRunner:
         """
         if self.devices is not None and len(self.devices) > 1:
             return run_arrays(self.model, self.theta)
-        n_cells = self.model.layout.n_companies * len(COMPANY_VARS) + len(INDICES)
-        placeholder = _on_device(dummy_tables(self.horizon, n_cells, self.model.layout.n_companies * len(HORIZON_VARS)))
-        lowered = chunk_program.lower(*self.static, self.key, jnp.uint32(0), *run_array_shapes(self.model, self.theta),
-                                      placeholder, jnp.int32(0))
+        placeholder = _on_device(dummy_tables(self.horizon, self.model.layout.n_companies))
+        lowered = chunk_program.lower(*self.static, self.key, jnp.uint32(0),
+                                      *run_arrays(self.model, self.theta, shapes_only=True), placeholder, jnp.int32(0))
         with ThreadPoolExecutor(1) as pool:  # lowered here: tracing in both threads at once contends for the GIL
             compiled = pool.submit(lowered.compile)
             arrays = run_arrays(self.model, self.theta)
@@ -402,12 +399,11 @@ class _ChunkRunner:
             for first in firsts:
                 yield first, jax.tree.map(np.asarray, self._call(first, self.arrays, tables, self.plan.n_valid(first)))
             return
-        theta = self.model.sampler.theta if self.theta is None else self.theta
         for group in range(0, len(firsts), len(devices)):
             # A short last group is padded with chunks past the end (every path masked) and dropped.
             group_firsts = [firsts[0] + (group + d) * self.plan.chunk_blocks for d in range(len(devices))]
-            outs = run_chunks_on_devices(self.model, self.key, group_firsts, self.static, tables,
-                                         [self.plan.n_valid(f) for f in group_firsts], theta, devices)
+            outs = run_chunks_on_devices(self.arrays, self.key, group_firsts, self.static, tables,
+                                         [self.plan.n_valid(f) for f in group_firsts], devices)
             for d, out in enumerate(outs):
                 if group + d < len(firsts):
                     yield group_firsts[d], out
