@@ -10,6 +10,7 @@ accelerator); ``python benchmarks/bench.py`` works too.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -62,40 +63,21 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32",
         return importlib.import_module(f"{package}.{name}")
 
     sampler = module("engine.sampler")
-    keys = module("engine.keys")
-    STREAM_INPUTS, STREAM_SHOCKS, block_keys, root_key, stream_key = (  # noqa: N806
-        keys.STREAM_INPUTS, keys.STREAM_SHOCKS, keys.block_keys, keys.root_key, keys.stream_key)
-    compile_model, quarter_shocks = module("engine.scan").compile_model, module("engine.scan").quarter_shocks
+    root_key, compile_model = module("engine.keys").root_key, module("engine.scan").compile_model
     simulate = module("engine.simulate")
-    shock_blocks = module("model.step").shock_blocks
 
     model = compile_model(priors)
-    _draw_matrix = sampler.draw_matrix
-    block = model.block_size
     # The engine's own chunks (balanced since the plan spreads blocks evenly; an older version's plan as it was).
-    chunk_blocks = simulate.ChunkPlan.make(n_paths, block, None, prng, 0, 0, 1).chunk_blocks
-    streams = shock_blocks(model.layout)
-    layout = model.sampler.layout
-
-    @jax.jit
-    def draw(key, first, theta, factor):
-        x = _draw_matrix(layout, chunk_blocks, stream_key(key, STREAM_INPUTS), first, theta, factor)
-        keys = block_keys(stream_key(key, STREAM_SHOCKS), first, chunk_blocks)
-
-        def body(acc, t):
-            shocks = quarter_shocks(keys, t.astype(jnp.uint32), block, streams, "random")
-            return acc + sum(x.sum() for x in jax.tree.leaves(shocks)), None  # every number used: nothing can be skipped
-
-        total, _ = jax.lax.scan(body, x.sum(), jnp.arange(1, horizon + 1))
-        return total
+    chunk_blocks = simulate.ChunkPlan.make(n_paths, model.block_size, None, prng, 0, 0, 1).chunk_blocks
+    draw = jax.jit(floor_program(model, chunk_blocks, horizon, module))
 
     key = root_key(0, prng)
     theta, factor = jnp.asarray(model.sampler.theta), jnp.asarray(model.sampler.factor)
     if hasattr(sampler, "draw_arrays"):  # the engine builds the quantile tables once per run: so does the floor
-        factor = jax.jit(sampler.draw_arrays, static_argnums=0)(layout, theta, factor)
+        factor = jax.jit(sampler.draw_arrays, static_argnums=0)(model.sampler.layout, theta, factor)
     args = (theta, factor)
     jax.block_until_ready(draw(key, jnp.uint32(0), *args))
-    n_chunks = math.ceil(math.ceil(n_paths / block) / chunk_blocks)
+    n_chunks = math.ceil(math.ceil(n_paths / model.block_size) / chunk_blocks)
 
     def run() -> None:
         for c in range(n_chunks):
@@ -104,6 +86,109 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32",
     # The fastest of three (a few seconds each): on a shared machine noise can then only make the engine /
     # floor ratio look worse, not better.
     return min(_timed(run)[0] for _ in range(3))
+
+
+def floor_program(model: Any, chunk_blocks: int, horizon: int, module: Callable[[str], Any],
+                  shocks: bool = True) -> Callable[..., Any]:
+    """The RNG floor's chunk (not jitted): the inputs and every quarter's shocks the engine draws for
+    ``chunk_blocks`` key blocks, each summed so that nothing can be skipped. ``shocks=False``: the inputs only.
+    ``module(name)`` imports ``name`` from the package timed (this one or another version)."""
+    import jax
+    import jax.numpy as jnp
+
+    keys, scan = module("engine.keys"), module("engine.scan")
+    draw_matrix, streams = module("engine.sampler").draw_matrix, module("model.step").shock_blocks(model.layout)
+    layout, block = model.sampler.layout, model.block_size
+
+    def draw(key: jax.Array, first: jax.Array, theta: jax.Array, factor: Any) -> jax.Array:
+        x = draw_matrix(layout, chunk_blocks, keys.stream_key(key, keys.STREAM_INPUTS), first, theta, factor)
+        if not shocks:
+            return x.sum()
+        block_keys = keys.block_keys(keys.stream_key(key, keys.STREAM_SHOCKS), first, chunk_blocks)
+
+        def body(acc: jax.Array, t: jax.Array) -> tuple[jax.Array, None]:
+            drawn = scan.quarter_shocks(block_keys, t.astype(jnp.uint32), block, streams, "random")
+            return acc + sum(x.sum() for x in jax.tree.leaves(drawn)), None  # every number used
+
+        total, _ = jax.lax.scan(body, x.sum(), jnp.arange(1, horizon + 1))
+        return total
+
+    return draw
+
+
+def arithmetic_ratio(priors, horizon: int) -> dict[str, Any]:
+    """How much arithmetic a run does against the RNG floor's, by XLA's own count (its cost analysis of the
+    programs as traced, before fusion, so nothing is counted twice), per company-path.
+
+    XLA counts a loop body once, so the parts are taken apart with three programs of one key block: the
+    inputs alone (``I``), the floor's chunk (``F``: the inputs and one quarter of shocks) and the engine's
+    chunk with its shocks switched off (``Z``: the inputs, one quarter of the model step and the reducer, the
+    start and the horizon sketch); the same with a reducer that only sums the observations (``Z0``) parts the
+    model from the reducer. A fifth, the engine's chunk with its shocks (``R``), checks the split: it should
+    hold about three quarters of shocks more than ``Z`` (two drawn before the loop, one inside). Then, for
+    ``horizon`` quarters: floor = I + horizon (F - I); engine = floor + horizon (Z - I). A run that did its
+    arithmetic as fast as the floor does its own would take engine / floor times the floor's time.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from mc_engine.engine.chunk import ChunkReducer, chunk_program, dummy_tables, run_arrays
+    from mc_engine.engine.keys import root_key
+    from mc_engine.engine.scan import compile_model
+
+    model = compile_model(priors)
+    block, nc = model.block_size, model.layout.n_companies
+    theta, factor, consts = run_arrays(model, None)
+    key, first = root_key(0), jnp.uint32(0)
+
+    def cost(lowered: Any) -> np.ndarray:
+        c = lowered.cost_analysis()
+        c = c[0] if isinstance(c, list) else c
+        return np.array([c.get("flops", 0.0), c.get("transcendentals", 0.0)]) / (block * nc)
+
+    def module(name: str) -> Any:
+        return __import__(f"mc_engine.{name}", fromlist=["_"])
+
+    inputs, floor = (cost(jax.jit(floor_program(model, 1, horizon, module, shocks)).lower(key, first, theta, factor))
+                     for shocks in (False, True))
+    uncertain = tuple(i for i, inp in enumerate(priors.inputs.values()) if not inp.is_point)
+    reducer = ChunkReducer(min(1000, block), block, block, uncertain)
+
+    def chunk(mode: str, reduce: ChunkReducer) -> np.ndarray:
+        return cost(chunk_program.lower((model.sampler.layout, model.layout), 1, horizon, mode, reduce, key, first,
+                                        theta, factor, consts, dummy_tables(horizon, nc), jnp.int32(block)))
+
+    engine = {"zero": chunk("zero", reducer), "random": chunk("random", reducer),
+              "zero_sums": chunk("zero", _sums_only()(*dataclasses.astuple(reducer)))}
+    shock_q, step_q = floor - inputs, engine["zero"] - inputs
+    model_q = engine["zero_sums"] - inputs
+    floor_run = inputs + horizon * shock_q
+    engine_run = floor_run + horizon * step_q
+    out: dict[str, Any] = {"per_company_path": {}, "ratio": {}}
+    for i, what in enumerate(("flops", "transcendentals")):
+        out["per_company_path"][what] = {"inputs": inputs[i], "shocks_per_quarter": shock_q[i],
+                                         "model_and_reducer_per_quarter": step_q[i],
+                                         "model_per_quarter": model_q[i], "reducer_per_quarter": step_q[i] - model_q[i],
+                                         "floor_run": floor_run[i], "engine_run": engine_run[i]}
+        out["ratio"][what] = engine_run[i] / floor_run[i]
+    out["shock_quarters_in_chunk"] = float((engine["random"][0] - engine["zero"][0]) / shock_q[0])
+    return out
+
+
+def _sums_only() -> type:
+    from mc_engine.engine.chunk import ChunkReducer
+
+    @dataclasses.dataclass(frozen=True)
+    class SumsOnly(ChunkReducer):
+        """A reducer that only sums every float observation (so none is skipped): the model's arithmetic apart."""
+
+        def __call__(self, aux: Any, t: Any, obs: Any, alive_prev: Any) -> dict[str, Any]:
+            return {"sum": sum(v.sum() for v in obs if v.dtype.kind == "f")}
+
+        def finish(self, aux: Any, final: Any, draws: Any) -> dict[str, Any]:
+            return {"sum": draws.sum()}
+
+    return SumsOnly
 
 
 def numpy_reference_time(priors, n_paths: int, horizon: int) -> float:
@@ -316,6 +401,9 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
     record["rng_floor"] = {"paths": n_floor, "rng_only_s": floor, "engine_s": engine_100k,
                            "engine_over_floor": engine_100k / floor}
     log(f"RNG floor at {n_floor:,} paths: {floor:.2f} s; engine / floor = {engine_100k / floor:.2f} (target <= 2)")
+    arithmetic = record["rng_floor"]["arithmetic"] = arithmetic_ratio(priors, horizon)
+    log(f"arithmetic of a run / the floor's (XLA's count): flops {arithmetic['ratio']['flops']:.2f}x, "
+        f"transcendentals {arithmetic['ratio']['transcendentals']:.2f}x")
     n_ref = 100_000
     ref = numpy_reference_time(priors, n_ref, horizon)
     record["numpy_reference"] = {"paths_timed": n_ref, "seconds": ref, "seconds_per_path": ref / n_ref}
