@@ -50,7 +50,17 @@ def engine_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32") ->
 
 
 def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32", package: str = "mc_engine") -> float:
-    """Time to draw the same random numbers alone (inputs and every quarter's shocks), same PRNG and chunks.
+    """Time to draw the same random numbers alone (inputs and every quarter's shocks), same PRNG and chunks:
+    the fastest of three runs of :func:`rng_floor_run` (on a shared machine noise can then only make the
+    engine / floor ratio look worse, not better)."""
+    run = rng_floor_run(priors, n_paths, horizon, prng, package)
+    return min(run() for _ in range(3))
+
+
+def rng_floor_run(priors, n_paths: int, horizon: int, prng: str = "philox4x32",
+                  package: str = "mc_engine") -> Callable[[], float]:
+    """The RNG floor's program, compiled: a function that draws ``n_paths`` paths' numbers once and returns the
+    seconds it took.
 
     ``package``: ``mc_engine``, or ``mc_engine_base`` to time another version's drawing (see
     :func:`compare_engines`; ``priors`` must then be loaded by that version)."""
@@ -83,9 +93,23 @@ def rng_floor_time(priors, n_paths: int, horizon: int, prng: str = "philox4x32",
         for c in range(n_chunks):
             jax.block_until_ready(draw(key, jnp.uint32(c * chunk_blocks), *args))
 
-    # The fastest of three (a few seconds each): on a shared machine noise can then only make the engine /
-    # floor ratio look worse, not better.
-    return min(_timed(run)[0] for _ in range(3))
+    return lambda: _timed(run)[0]
+
+
+def floor_pairs(priors, n_paths: int, horizon: int, pairs: int = 3) -> dict[str, Any]:
+    """The engine's steady run and the RNG floor's, back to back, ``pairs`` times: a shared machine's speed
+    drifts over minutes, so each ratio compares two runs taken seconds apart."""
+    from mc_engine.engine.simulate import simulate_raw
+
+    floor = rng_floor_run(priors, n_paths, horizon)
+    simulate_raw(priors, n_paths, 0, horizon)  # compiled (or loaded from the cache) before the timings
+    floors, engines = [], []
+    for _ in range(pairs):
+        floors.append(floor())
+        engines.append(simulate_raw(priors, n_paths, 0, horizon).timings["run_s"])
+    ratios = [e / f for e, f in zip(engines, floors, strict=True)]
+    return {"paths": n_paths, "floor_s": floors, "engine_s": engines, "ratios": ratios,
+            "median_ratio": float(np.median(ratios))}
 
 
 def floor_program(model: Any, chunk_blocks: int, horizon: int, module: Callable[[str], Any],
@@ -401,6 +425,9 @@ def run_suite(full: bool = False, horizon: int = 24, log: Callable[[str], None] 
     record["rng_floor"] = {"paths": n_floor, "rng_only_s": floor, "engine_s": engine_100k,
                            "engine_over_floor": engine_100k / floor}
     log(f"RNG floor at {n_floor:,} paths: {floor:.2f} s; engine / floor = {engine_100k / floor:.2f} (target <= 2)")
+    paired = record["rng_floor"]["pairs"] = floor_pairs(priors, n_floor, horizon)
+    log(f"engine / floor, back to back: {', '.join(f'{r:.2f}' for r in paired['ratios'])} "
+        f"(median {paired['median_ratio']:.2f}; target <= 2)")
     arithmetic = record["rng_floor"]["arithmetic"] = arithmetic_ratio(priors, horizon)
     log(f"arithmetic of a run / the floor's (XLA's count): flops {arithmetic['ratio']['flops']:.2f}x, "
         f"transcendentals {arithmetic['ratio']['transcendentals']:.2f}x")
