@@ -346,20 +346,21 @@ def fresh_run(n_paths: int, horizon: int, cold: bool = False) -> dict[str, float
     return record
 
 
-def cold_start(horizon: int, base_src: Path | None = None, n_paths: int = 10_000) -> float:
-    """Seconds a fresh process with the compilation cache off spends compiling and running the pilot chunk
-    (``simulate_raw``'s own ``compile_and_pilot_s``; imports apart): this version, or with ``base_src`` the
-    ``mc_engine_base`` package in that folder (see :func:`compare_engines`)."""
+def cold_start(horizon: int, base_src: Path | None = None, n_paths: int = 10_000) -> dict[str, float]:
+    """A fresh process with the compilation cache off simulating ``n_paths`` paths: ``simulate_raw``'s own
+    ``compile_and_pilot_s`` (until the main loop starts: the compile and the pilot chunk) and ``total_s`` (the
+    whole simulation; imports apart), for this version, or with ``base_src`` the ``mc_engine_base`` package in
+    that folder (see :func:`compare_engines`)."""
     import os
 
     package = "mc_engine" if base_src is None else "mc_engine_base"
     code = (f"import json, sys\nsys.path.insert(0, {str(base_src or REPO)!r})\n"
             f"from {package}.inputs.loader import load_priors\nfrom {package}.engine.simulate import simulate_raw\n"
             f"r = simulate_raw(load_priors({str(BASELINE)!r}), {n_paths}, 0, {horizon})\n"
-            "print(json.dumps(r.timings['compile_and_pilot_s']))\n")
+            "print(json.dumps({k: r.timings[k] for k in ('compile_and_pilot_s', 'total_s')}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "MC_ENGINE_NO_JAX_CACHE": "1"})
-    return float(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def cold_start_pairs(horizon: int, base_src: Path, pairs: int = 3,
@@ -369,9 +370,11 @@ def cold_start_pairs(horizon: int, base_src: Path, pairs: int = 3,
     for _ in range(pairs):
         before.append(cold_start(horizon, base_src))
         after.append(cold_start(horizon))
-        log(f"cold start (cache off, fresh process, 10,000 paths): before {before[-1]:.1f} s, after {after[-1]:.1f} s")
-    return {"before_s": before, "after_s": after,
-            "ratios": [b / a for b, a in zip(before, after, strict=True)]}
+        log("cold start (cache off, fresh process, 10,000 paths): compile and pilot "
+            f"{before[-1]['compile_and_pilot_s']:.1f} s -> {after[-1]['compile_and_pilot_s']:.1f} s, "
+            f"whole simulation {before[-1]['total_s']:.1f} s -> {after[-1]['total_s']:.1f} s")
+    return {"before": before, "after": after,
+            "total_ratios": [b["total_s"] / a["total_s"] for b, a in zip(before, after, strict=True)]}
 
 
 def _squigglepy(horizon: int, log: Callable[[str], None]) -> Any:

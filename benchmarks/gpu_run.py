@@ -42,7 +42,7 @@ def main(argv: list[str]) -> dict:
         "paths": n, "horizon": horizon, "companies": len(priors.companies),
         "device": f"{device.platform}: {device.device_kind} x{jax.device_count()}",
         "chunk_paths": int(ds.attrs["chunk_paths"]),
-        "compile_and_pilot_s": float(ds.attrs["compile_seconds"]), "run_s": run_s,
+        "compile_s": float(ds.attrs["compile_seconds"]), "run_s": run_s,
         "cpq_per_s": n * len(priors.companies) * horizon / run_s if run_s > 0 else None,
         "device_peak_mb": None if peak is None else peak / 2**20,
         "device_memory_limit_mb": None if "bytes_limit" not in stats else stats["bytes_limit"] / 2**20,

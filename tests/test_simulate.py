@@ -262,6 +262,31 @@ def test_a_first_run_compiles_its_chunk_program_once(tmp_path: Path):
     assert out.stdout.split()[-2:] == ["1", "1"], out.stderr[-2000:]
 
 
+def test_every_chunk_runs_once(base, monkeypatch):
+    """The pilot is the run's first chunk (it takes its edges from its own first paths and is merged as it is),
+    so a run of k chunks calls the chunk program k times, not k + 1; on a process whose range does not start
+    at block 0 the pilot cannot be reused and runs as well. (Chunk-size invariance, tested above, checks that
+    the pilot's output equals what the chunk gives with the returned edges: with 1, 2 and 4 blocks a chunk,
+    the same blocks are sketched by the pilot in one plan and by a later chunk in another.)"""
+    from mc_engine.engine import simulate as sim
+
+    calls: list[int] = []
+    call = sim._ChunkRunner._call
+
+    def counted(self, first, *args):  # noqa: ANN001, ANN202
+        calls.append(int(first))
+        return call(self, first, *args)
+
+    monkeypatch.setattr(sim._ChunkRunner, "_call", counted)
+    sim.simulate_raw(sim_priors(), N_PATHS, SEED, HORIZON, chunk_paths=CHUNK, block_size=BLOCK, thin=THIN)
+    n_blocks = -(-N_PATHS // BLOCK)
+    assert calls == list(range(0, n_blocks, CHUNK // BLOCK)), calls
+    many = 4 * sim.SUPERBLOCK * BLOCK
+    for index, reusable in ((0, True), (1, False)):  # the first and the second of two processes
+        plan = sim.ChunkPlan.make(many, BLOCK, CHUNK, "philox4x32", 0, index, 2)
+        assert sim.Pilot({}, {}, {}, min(many, CHUNK)).reusable(plan) is reusable
+
+
 def test_second_call_does_not_recompile(base):
     """Same shapes, other seed, path count and prior values: no program is compiled, not even a small one."""
     before = chunk_program._cache_size()

@@ -25,6 +25,7 @@ from mc_engine.engine.reduce import (
     asinh,
     atom_count,
     cell_bins,
+    cell_pilot_edges,
     cell_sketch,
     histogram,
     masked_extremes,
@@ -345,3 +346,32 @@ def test_fast_asinh_matches_float64_arcsinh_and_is_increasing():
     order = np.argsort(v, kind="stable")
     assert np.all(np.diff(got[order]) >= 0)
     np.testing.assert_array_equal(np.asarray(jax.jit(asinh)(jnp.asarray(-v)), np.float64), -got)
+
+
+def test_in_program_pilot_edges_match_the_float64_reference():
+    """The pilot's edges as the chunk program makes them (float32, ``cell_pilot_edges``) against the NumPy
+    float64 ``pilot_edges``: centre, scale and range within float32 rounding (1e-5 relative, or 1e-5 of the
+    range), and the same atoms, on cells of every kind the rules treat apart: normal, positive (log bins),
+    an atom in 30 % of the values, all values equal, no value counted, a seventh not counted, NaN values,
+    20 values, three repeated levels, a negative atom below the 1 % share and ties among atoms."""
+    rng = np.random.default_rng(SEED)
+    n = PILOT
+    x = rng.normal(size=(n, 11)).astype(np.float32)
+    x[:, 1] = np.exp(3 * x[:, 1])
+    x[:300, 2] = 0.0
+    x[:, 3] = 5.0
+    alive = np.ones_like(x, bool)
+    alive[:, 4] = False
+    alive[::7, 5] = False
+    x[::11, 6] = np.nan
+    alive[20:, 7] = False
+    x[:, 8] = rng.integers(0, 3, n)
+    x[:8, 9] = -2.0  # 8 values: an atom only from max(5, 1 %) = 10 values on: not one
+    x[:50, 10], x[50:100, 10] = 1.5, -1.5  # two atoms of 50: the smaller value, as np.unique's order gives
+    expected = pilot_edges(x, alive)
+    got = np.asarray(cell_pilot_edges(jnp.asarray(x.T), jnp.asarray(alive.T)))
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(got[:, 4], expected[:, 4])  # atoms: exact values
+    span = np.abs(expected[:, 3] - expected[:, 2])[:, None]
+    np.testing.assert_array_less(np.abs(got[:, :4] - expected[:, :4]),
+                                 1e-5 * np.maximum(np.abs(expected[:, :4]), span) + 1e-30)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..model.market import INDICES
 from ..model.step import Observations
-from .reduce import COMPANY_VARS, cell_block_sums, cell_sketch
+from .reduce import COMPANY_VARS, cell_block_sums, cell_pilot_edges, cell_sketch
 from .sampler import draw_array_shapes, draw_arrays
 from .scan import Model, chunk_scan
 
@@ -63,14 +63,22 @@ class ChunkReducer:
         counts = jnp.stack([((status == 0) & v2).sum(1), ((status == 1) & v2).sum(1), ((status == 2) & v2).sum(1),
                             *[((cause == k) & v2).sum(1) for k in (1, 2, 3)]]).astype(jnp.int32)
         cells, weight = quarter_cells(obs, valid)
+        edges = self.edges(aux["edges"], cells, weight)
         return {
             "counts": counts,
-            "sketch": cell_sketch(cells, weight, aux["edges"]),
+            "edges": edges,
+            "sketch": cell_sketch(cells, weight, edges),
             "sums": cell_block_sums(cells, weight, self.block_size),
             "regime": jnp.stack([((obs.regime == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
             "thin": {**{k: getattr(obs, k)[:, : self.thin].T for k in THIN_VARS},
                      **{k: getattr(obs, k)[: self.thin] for k in THIN_MARKET}},
         }
+
+    def edges(self, table: jax.Array, cells: jax.Array, weight: jax.Array) -> jax.Array:
+        """The sketch edges (cells, 5) to use: the run's ``table``, or, where its scales are NaN (the first
+        chunk, :func:`dummy_tables`), edges from this chunk's own first ``thin`` paths (the pilot)."""
+        return jax.lax.cond(jnp.isnan(table[0, 1]),
+                            lambda: cell_pilot_edges(cells[:, : self.thin], weight[:, : self.thin]), lambda: table)
 
     def finish(self, aux: dict[str, Any], final: Any, draws: jax.Array) -> dict[str, Any]:
         """The horizon sketch and counts of every valid path, and the first ``head`` paths' outcomes and inputs."""
@@ -79,11 +87,13 @@ class ChunkReducer:
         cells = jnp.stack(list(values.values()), axis=1)  # (companies, variables, paths)
         cells = cells.reshape(-1, cells.shape[-1])
         weight = jnp.broadcast_to(valid[None], cells.shape)
+        edges = self.edges(aux["fedges"], cells, weight)
         company = final.company
         v2 = valid[None]
         head = slice(0, self.head)
         return {
-            "sketch": cell_sketch(cells, weight, aux["fedges"]),
+            "fedges": edges,
+            "sketch": cell_sketch(cells, weight, edges),
             "rounds": jnp.where(v2, company.rounds, 0).astype(jnp.int32).sum(1),
             "down": ((company.down_rounds > 0) & v2).sum(1, dtype=jnp.int32),
             "head": {"survived": company.status[:, head].T == 0, **{k: v[:, head].T for k, v in values.items()},
@@ -146,13 +156,15 @@ _draw_arrays = jax.jit(draw_arrays, static_argnums=0)
 
 
 def dummy_tables(horizon: int, n_companies: int) -> dict[str, np.ndarray]:
-    """Placeholder sketch edges for the pilot chunk (its sketches are not used), for ``n_companies`` companies:
-    the quarters' cells (companies x ``COMPANY_VARS``, then ``INDICES``) and the horizon cells."""
+    """Edge tables for the first chunk, for ``n_companies`` companies: the quarters' cells (companies x
+    ``COMPANY_VARS``, then ``INDICES``) and the horizon cells. Their scales are NaN, which tells the chunk to
+    take its edges from its own first paths (:meth:`ChunkReducer.edges`) and return them for the run's
+    other chunks."""
     n_cells, n_horizon_cells = n_companies * len(COMPANY_VARS) + len(INDICES), n_companies * len(HORIZON_VARS)
 
     def edges(*cells: int) -> np.ndarray:
         e = np.zeros((*cells, 5), np.float32)
-        e[..., 1], e[..., 2], e[..., 3], e[..., 4] = 1.0, -10.0, 10.0, np.nan
+        e[..., 1], e[..., 2], e[..., 3], e[..., 4] = np.nan, -10.0, 10.0, np.nan
         return e
 
     return {"edges": edges(horizon, n_cells), "fedges": edges(n_horizon_cells)}

@@ -70,6 +70,70 @@ def pilot_edges(values: np.ndarray, alive: np.ndarray) -> np.ndarray:
     return np.stack([m, s, ylo - margin, yhi + margin, _pilot_atom(x)], axis=-1).astype(np.float32)
 
 
+
+def cell_pilot_edges(x: jax.Array, alive: jax.Array) -> jax.Array:
+    """:func:`pilot_edges` inside a program, in float32: ``x`` and ``alive`` cell-major (cells, n) -> (cells, 5).
+
+    A chunk takes its edges from its own first paths this way (see :class:`chunk.ChunkReducer`), so the run's
+    first chunk is also its pilot. Same rules as :func:`pilot_edges` (median, quartiles by linear
+    interpolation, extremes, the atom as the most repeated value), float32 instead of float64:
+    tests/test_sketch.py compares the two."""
+    x = jnp.where(alive, x, jnp.nan)
+    xs = jnp.sort(x, axis=1)  # NaN last
+    k = (~jnp.isnan(x)).sum(1)
+    last = jnp.maximum(k - 1, 0)
+
+    def quantile(q: float) -> jax.Array:
+        pos = q * last.astype(jnp.float32)
+        lo = jnp.floor(pos).astype(jnp.int32)
+        hi = jnp.minimum(lo + 1, last)
+        a, b = (jnp.take_along_axis(xs, i[:, None], 1)[:, 0] for i in (lo, hi))
+        return a + (b - a) * (pos - lo)
+
+    nothing = k == 0
+    m = jnp.where(nothing, jnp.nan, quantile(0.5))
+    q25, q75 = quantile(0.25), quantile(0.75)
+    xmin = jnp.where(nothing, jnp.nan, xs[:, 0])
+    xmax = jnp.where(nothing, jnp.nan, jnp.take_along_axis(xs, last[:, None], 1)[:, 0])
+    empty = ~jnp.isfinite(m)
+    m = jnp.where(empty, 0.0, m)
+    s = jnp.maximum(jnp.maximum((q75 - q25) / 2, 1e-6 * jnp.abs(m)), 1e-9)
+    s = jnp.where(jnp.isfinite(s), s, 1.0)
+    positive = ~empty & (jnp.nan_to_num(xmin, nan=-1.0) > 0)
+    m = jnp.where(positive, 0.0, m)
+    s = jnp.where(positive, jnp.maximum(POSITIVE_SCALE * jnp.where(positive, xmin, 1.0), 1e-30), s)
+    ylo = jnp.where(empty, -10.0, asinh((jnp.nan_to_num(xmin) - m) / s))
+    yhi = jnp.where(empty, 10.0, asinh((jnp.nan_to_num(xmax) - m) / s))
+    margin = _cell_margin(alive.sum(1)) * jnp.maximum(yhi - ylo, 1e-3)
+    return jnp.stack([m, s, ylo - margin, yhi + margin, _cell_atom(xs, k)], axis=-1).astype(jnp.float32)
+
+
+def _cell_atom(xs: jax.Array, k: jax.Array) -> jax.Array:
+    """:func:`_pilot_atom` of sorted cell-major values ``xs`` (cells, n; the ``k`` counted ones first)."""
+    n = xs.shape[1]
+    counted = jnp.arange(n)[None] < k[:, None]
+    start = jnp.concatenate([jnp.ones_like(xs[:, :1], bool), xs[:, 1:] != xs[:, :-1]], axis=1)
+    run = jnp.cumsum(start, axis=1) - 1  # which run of equal values each position is in
+    counts = jax.vmap(lambda r, c: jax.ops.segment_sum(c, r, num_segments=n))(run, counted.astype(jnp.int32))
+    best = jnp.argmax(counts, axis=1)  # the first largest run: the smallest value among ties, as np.unique's
+    first = jnp.argmax(run == best[:, None], axis=1)
+    value = jnp.take_along_axis(xs, first[:, None], 1)[:, 0]
+    enough = jnp.take_along_axis(counts, best[:, None], 1)[:, 0] >= jnp.maximum(5, ATOM_SHARE * k)
+    return jnp.where(enough & (k > 0), value, jnp.nan)
+
+
+def _cell_margin(count: jax.Array) -> jax.Array:
+    """:func:`_margin` in a program (float32; the two fixed points are host constants)."""
+    from statistics import NormalDist
+
+    normal = NormalDist()
+    far = normal.inv_cdf(1 - 1e-7)
+    z1000 = normal.inv_cdf(1 - 1 / 1001)
+    from jax.scipy.special import ndtri
+
+    z = ndtri(1 - 1 / (jnp.maximum(count, 2).astype(jnp.float32) + 1))
+    return MARGIN * jnp.clip(((far - z) / z) / ((far - z1000) / z1000), 1.0, 16.0)
+
 def _pilot_atom(x: np.ndarray) -> np.ndarray:
     """Most repeated value of each cell of ``x`` (paths, *cells; NaN = not counted) if it is an atom, else NaN."""
     flat = x.reshape(x.shape[0], -1)

@@ -13,6 +13,7 @@ precision rule), and :func:`simulate_raw`, the loop.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,6 @@ from .._options import (
     check_prng,
 )
 from ..inputs.loader import Priors
-from ..model.market import INDICES
 from .chunk import (
     HORIZON_VARS,
     N_COUNTS,
@@ -46,7 +46,7 @@ from .chunk import (
     run_arrays,
 )
 from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
-from .reduce import COMPANY_VARS, N_BINS, merge_ties, pilot_edges
+from .reduce import COMPANY_VARS, N_BINS, merge_ties
 from .scan import Model, compile_model
 from .shard import merge_processes, process_block_range, run_chunks_on_devices
 
@@ -134,33 +134,36 @@ class ChunkPlan:
 
 @dataclass(frozen=True)
 class Pilot:
-    """What the pilot chunk (the run's first paths, whatever the chunking) fixes for the run.
+    """What the pilot chunk (the run's first chunk, whatever the chunking) fixes for the run.
 
     Attributes:
         tables: sketch edges of every quarter's cells (``edges``, (T, C*V + M, 5)) and of the horizon cells
-            (``fedges``, (C*2, 5)), float32, as :func:`reduce.pilot_edges` makes them.
+            (``fedges``, (C*3, 5)), float32, as :func:`reduce.cell_pilot_edges` made them from the chunk's first
+            ``thin`` paths.
         thin: the thin sample, {name: (T, thin, ...)}.
+        output: the chunk's output (sketched with those edges): the run's own first chunk, merged as it is
+            when the run's first chunk starts at block 0 with the same valid paths (:meth:`reusable`).
+        n_valid: the chunk's valid paths.
     """
 
     tables: dict[str, np.ndarray]
     thin: dict[str, np.ndarray]
+    output: dict[str, Any]
+    n_valid: int
+
+    def reusable(self, plan: ChunkPlan) -> bool:
+        """Whether the plan's first chunk is this one (block 0, same valid paths), so it need not run again."""
+        return len(plan.firsts) > 0 and plan.firsts[0] == 0 and plan.n_valid(0) == self.n_valid
 
 
-def pilot(run: Callable[[int, dict[str, np.ndarray], int], dict], plan: ChunkPlan, horizon: int, thin: int,
-          nc: int) -> Pilot:
-    """Run the first chunk with placeholder edges and derive the sketch edges from its first ``thin`` paths."""
-    out = run(0, dummy_tables(horizon, nc), min(plan.n_paths, plan.chunk_paths))
-    thin_obs = {k: np.asarray(v) for k, v in out["quarters"]["thin"].items()}
-    alive = np.broadcast_to((thin_obs["status"] == 0)[..., None], (*thin_obs["status"].shape, len(COMPANY_VARS)))
-    companies = np.stack([thin_obs[v] for v in COMPANY_VARS], axis=-1)  # (T, thin, C, V)
-    market = np.stack([thin_obs[k] for k in INDICES], axis=-1)  # (T, thin, M)
-    edges = np.stack([np.concatenate([pilot_edges(companies[t], alive[t]).reshape(-1, 5),
-                                      pilot_edges(market[t], np.ones_like(market[t], bool))])
-                      for t in range(horizon)])
-    head = out["horizon"]["head"]
-    final_cells = np.stack([np.asarray(head[k])[:thin] for k in HORIZON_VARS], -1)  # (thin, C, horizon vars)
-    fedges = pilot_edges(final_cells, np.ones_like(final_cells, bool)).reshape(-1, 5)
-    return Pilot({"edges": edges, "fedges": fedges}, thin_obs)
+def pilot(run: Callable[[int, dict[str, np.ndarray], int], dict], plan: ChunkPlan, horizon: int, nc: int) -> Pilot:
+    """Run the first chunk, which takes its sketch edges from its own first ``thin`` paths (edge tables with NaN
+    scales, :func:`chunk.dummy_tables`), and keep its edges, its thin sample and its output."""
+    n_valid = min(plan.n_paths, plan.chunk_paths)
+    out = run(0, dummy_tables(horizon, nc), n_valid)
+    tables = {"edges": np.asarray(out["quarters"]["edges"]), "fedges": np.asarray(out["horizon"]["fedges"])}
+    thin = {k: np.asarray(v) for k, v in out["quarters"]["thin"].items()}
+    return Pilot(tables, thin, out, n_valid)
 
 
 def _empty_sketch(lead: tuple[int, ...], cells: int) -> dict[str, np.ndarray]:
@@ -322,14 +325,17 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     uncertain = tuple(i for i, inp in enumerate(priors.inputs.values()) if not inp.is_point)
     reducer = ChunkReducer(thin, block_size, min(plan.chunk_paths, max(thin, sensitivity_paths)), uncertain)
     chunks = _ChunkRunner(model, root_key(seed, prng), plan, horizon, reducer, theta, devices)
-    first_chunk = pilot(chunks.run, plan, horizon, thin, nc)
+    chunks.arrays  # noqa: B018  (the chunk program compiled, or loaded from the cache, beside the inputs' tables)
+    t_ready = time.perf_counter()
+    first_chunk = pilot(chunks.run, plan, horizon, nc)
     t_compile = time.perf_counter() - t0
     acc = Accumulator.empty(plan, horizon, first_chunk.tables["edges"].shape[1], nc * len(HORIZON_VARS), nc,
                             keep_superblocks=count > 1)
-    t_run = time.perf_counter()
     if progress is not None:
         progress(0, plan.my_paths)
-    for first, out in chunks.outputs(first_chunk.tables):
+    reuse = first_chunk.reusable(plan)
+    outputs = chunks.outputs(first_chunk.tables, skip_first=reuse)
+    for first, out in itertools.chain([(0, first_chunk.output)] if reuse else [], outputs):
         acc.add(out, first)
         n_done = plan.done_after(first)
         if progress is not None:
@@ -344,7 +350,8 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
         merge_processes(acc, ranges, SUPERBLOCK, nc, len(uncertain))
     t_end = time.perf_counter()
     return _raw_result(model, acc, first_chunk, n_paths, seed, horizon, prng, plan.chunk_paths,
-                       {"compile_and_pilot_s": t_compile, "run_s": t_end - t_run, "total_s": t_end - t0})
+                       {"compile_s": t_ready - t0, "compile_and_pilot_s": t_compile, "run_s": t_end - t_ready,
+                        "total_s": t_end - t0})
 
 
 @dataclass(frozen=True)
@@ -367,14 +374,12 @@ class _ChunkRunner:
     def arrays(self) -> tuple:
         """The run-wide arrays of :func:`chunk.run_arrays` (the inputs' quantile tables among them), built once.
 
-        On one device the chunk program compiles meanwhile, in a second thread: it needs only the tables'
-        shapes, and XLA's HLO passes run on one thread, so part of the tables' own compile and build (~2 s
+        The chunk program compiles meanwhile (for the default device, where the pilot chunk runs), in a second
+        thread: it needs only the tables' shapes, and XLA's HLO passes run on one thread, so part of the tables' own compile and build (~2 s
         cold) hides behind it (measured: cold start 12.8 s -> 12.3 s at load ~2). The compiled program lands
         in JAX's caches, where the pilot chunk's call finds it (tests/test_simulate.py checks it is compiled
         once).
         """
-        if self.devices is not None and len(self.devices) > 1:
-            return run_arrays(self.model, self.theta)
         placeholder = _on_device(dummy_tables(self.horizon, self.model.layout.n_companies))
         lowered = chunk_program.lower(*self.static, self.key, jnp.uint32(0),
                                       *run_arrays(self.model, self.theta, shapes_only=True), placeholder, jnp.int32(0))
@@ -391,9 +396,10 @@ class _ChunkRunner:
     def _call(self, first: int, arrays: tuple, tables: dict[str, jax.Array], n_valid: int) -> dict[str, Any]:
         return chunk_program(*self.static, self.key, jnp.uint32(first), *arrays, tables, jnp.int32(n_valid))
 
-    def outputs(self, tables: dict[str, np.ndarray]) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(first block, chunk output) of every chunk of the plan, in block order."""
-        firsts, devices = self.plan.firsts, self.devices
+    def outputs(self, tables: dict[str, np.ndarray], skip_first: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(first block, chunk output) of every chunk of the plan, in block order (without the first chunk with
+        ``skip_first``: the pilot ran it)."""
+        firsts, devices = self.plan.firsts[1:] if skip_first else self.plan.firsts, self.devices
         if devices is None or len(devices) < 2:
             tables = _on_device(tables)
             for first in firsts:
