@@ -79,7 +79,7 @@ def cell_pilot_edges(x: jax.Array, alive: jax.Array) -> jax.Array:
     interpolation, extremes, the atom as the most repeated value), float32 instead of float64:
     tests/test_sketch.py compares the two."""
     x = jnp.where(alive, x, jnp.nan)
-    xs = jnp.sort(x, axis=1)  # NaN last
+    xs = jax.lax.sort(x, dimension=1, is_stable=False)  # NaN last
     k = (~jnp.isnan(x)).sum(1)
     last = jnp.maximum(k - 1, 0)
 
@@ -109,16 +109,20 @@ def cell_pilot_edges(x: jax.Array, alive: jax.Array) -> jax.Array:
 
 
 def _cell_atom(xs: jax.Array, k: jax.Array) -> jax.Array:
-    """:func:`_pilot_atom` of sorted cell-major values ``xs`` (cells, n; the ``k`` counted ones first)."""
+    """:func:`_pilot_atom` of sorted cell-major values ``xs`` (cells, n; the ``k`` counted ones first).
+
+    Without a scatter: each position's run of equal values starts at the running maximum of the run starts,
+    so its length so far is ``i - start + 1``; the first position holding the largest length ends the first
+    longest run (the smallest value among ties, as ``np.unique``'s order gives), and the value is taken at the
+    run's start, as ``np.unique`` returns it."""
     n = xs.shape[1]
-    counted = jnp.arange(n)[None] < k[:, None]
-    start = jnp.concatenate([jnp.ones_like(xs[:, :1], bool), xs[:, 1:] != xs[:, :-1]], axis=1)
-    run = jnp.cumsum(start, axis=1) - 1  # which run of equal values each position is in
-    counts = jax.vmap(lambda r, c: jax.ops.segment_sum(c, r, num_segments=n))(run, counted.astype(jnp.int32))
-    best = jnp.argmax(counts, axis=1)  # the first largest run: the smallest value among ties, as np.unique's
-    first = jnp.argmax(run == best[:, None], axis=1)
-    value = jnp.take_along_axis(xs, first[:, None], 1)[:, 0]
-    enough = jnp.take_along_axis(counts, best[:, None], 1)[:, 0] >= jnp.maximum(5, ATOM_SHARE * k)
+    i = jnp.arange(n, dtype=jnp.int32)[None]
+    new_run = jnp.concatenate([jnp.ones_like(xs[:, :1], bool), xs[:, 1:] != xs[:, :-1]], axis=1)
+    start = jax.lax.cummax(jnp.where(new_run, i, 0), axis=1)
+    length = jnp.where(i < k[:, None], i - start + 1, 0)
+    end = jnp.argmax(length, axis=1)[:, None]
+    value = jnp.take_along_axis(xs, jnp.take_along_axis(start, end, 1), 1)[:, 0]
+    enough = jnp.take_along_axis(length, end, 1)[:, 0] >= jnp.maximum(5, ATOM_SHARE * k)
     return jnp.where(enough & (k > 0), value, jnp.nan)
 
 
