@@ -64,14 +64,10 @@ def rng_floor_run(priors, n_paths: int, horizon: int, prng: str = "philox4x32",
 
     ``package``: ``mc_engine``, or ``mc_engine_base`` to time another version's drawing (see
     :func:`compare_engines`; ``priors`` must then be loaded by that version)."""
-    import importlib
-
     import jax
     import jax.numpy as jnp
 
-    def module(name: str) -> Any:
-        return importlib.import_module(f"{package}.{name}")
-
+    module = _importer(package)
     sampler = module("engine.sampler")
     root_key, compile_model = module("engine.keys").root_key, module("engine.scan").compile_model
     simulate = module("engine.simulate")
@@ -94,6 +90,13 @@ def rng_floor_run(priors, n_paths: int, horizon: int, prng: str = "philox4x32",
             jax.block_until_ready(draw(key, jnp.uint32(c * chunk_blocks), *args))
 
     return lambda: _timed(run)[0]
+
+
+def _importer(package: str) -> Callable[[str], Any]:
+    """``module(name)``: ``package.name`` imported (``mc_engine``, or another version as ``mc_engine_base``)."""
+    import importlib
+
+    return lambda name: importlib.import_module(f"{package}.{name}")
 
 
 def floor_pairs(priors, n_paths: int, horizon: int, pairs: int = 3) -> dict[str, Any]:
@@ -170,9 +173,7 @@ def arithmetic_ratio(priors, horizon: int) -> dict[str, Any]:
         c = c[0] if isinstance(c, list) else c
         return np.array([c.get("flops", 0.0), c.get("transcendentals", 0.0)]) / (block * nc)
 
-    def module(name: str) -> Any:
-        return __import__(f"mc_engine.{name}", fromlist=["_"])
-
+    module = _importer("mc_engine")
     inputs, floor = (cost(jax.jit(floor_program(model, 1, horizon, module, shocks)).lower(key, first, theta, factor))
                      for shocks in (False, True))
     uncertain = tuple(i for i, inp in enumerate(priors.inputs.values()) if not inp.is_point)

@@ -70,7 +70,6 @@ def pilot_edges(values: np.ndarray, alive: np.ndarray) -> np.ndarray:
     return np.stack([m, s, ylo - margin, yhi + margin, _pilot_atom(x)], axis=-1).astype(np.float32)
 
 
-
 def cell_pilot_edges(x: jax.Array, alive: jax.Array) -> jax.Array:
     """:func:`pilot_edges` inside a program, in float32: ``x`` and ``alive`` cell-major (cells, n) -> (cells, 5).
 
@@ -142,6 +141,7 @@ def _cell_margin(count: jax.Array, n: int) -> jax.Array:
     """:func:`_margin` in a program: looked up in a table of ``n + 1`` counts made on the host (float64,
     then float32), so no inverse normal is compiled."""
     return jnp.asarray(_margin(np.arange(n + 1)), jnp.float32)[count]
+
 
 def _pilot_atom(x: np.ndarray) -> np.ndarray:
     """Most repeated value of each cell of ``x`` (paths, *cells; NaN = not counted) if it is an atom, else NaN."""
