@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import math
 
+import jax
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mc_engine.engine.shard import process_block_range
-from mc_engine.engine.simulate import SUPERBLOCK, ChunkPlan, balanced_chunk_blocks
+from mc_engine.engine.simulate import SUPERBLOCK, ChunkPlan, balanced_chunk_blocks, default_chunk_paths
 
 BLOCK = 8192
-MOST = 8
-"""Blocks per chunk at most on CPU (65,536 paths), the default the plan balances."""
+MOST = default_chunk_paths(BLOCK) // BLOCK
+"""Blocks per chunk at most by default on this backend (one block, 8,192 paths, on CPU; 128 on an
+accelerator), the cap the plan balances."""
 
 
 @given(st.integers(1, 5_000), st.integers(1, 64))
@@ -29,16 +31,24 @@ def test_balanced_chunks_are_the_fewest_and_pad_less_than_a_block_each(n_blocks,
     assert chunks * per - n_blocks < chunks  # padding: less than one block per chunk
 
 
-@pytest.mark.parametrize(("n_paths", "blocks", "chunks"), [
-    (100_000, 7, 2),  # 13 blocks: 7 + 7 (one block of padding), not 8 + 8 (three)
-    (65_536, 8, 1),
-    (65_537, 5, 2),  # 9 blocks
-    (1_000_000, 8, 16),  # 123 blocks: 16 chunks of 8 either way
-    (10_000, 2, 1),
+@pytest.mark.parametrize(("n_blocks", "most", "per"), [
+    (13, 8, 7),  # 100,000 paths in chunks of at most 8 blocks: 7 + 7 (one block of padding), not 8 + 8 (three)
+    (8, 8, 8),
+    (9, 8, 5),
+    (123, 8, 8),  # 1,000,000 paths: 16 chunks of 8 either way
+    (123, 128, 123),  # an accelerator's cap: one chunk
+    (300, 128, 100),
+    (13, 1, 1),  # CPU: one block a chunk
 ])
-def test_default_plan_by_example(n_paths, blocks, chunks):
+def test_balancing_by_example(n_blocks, most, per):
+    assert balanced_chunk_blocks(n_blocks, most) == per
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU default")
+@pytest.mark.parametrize(("n_paths", "chunks"), [(100_000, 13), (65_536, 8), (8_192, 1), (10_000, 2)])
+def test_default_plan_on_cpu_is_one_block_a_chunk(n_paths, chunks):
     plan = ChunkPlan.make(n_paths, BLOCK, None, "philox4x32", 10_000, 0, 1)
-    assert (plan.chunk_blocks, len(plan.firsts)) == (blocks, chunks)
+    assert (plan.chunk_blocks, len(plan.firsts)) == (1, chunks)
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4])

@@ -24,7 +24,7 @@ def simulate(priors: Priors | str | Path, n_paths: int, seed: int = 0, horizon: 
         seed: root seed; same priors + seed give the same numbers for any ``chunk_paths``.
         horizon: quarters after ``as_of``.
         chunk_paths: paths per compiled call (a multiple of ``block_size``); memory is set by this, not by
-            ``n_paths``. Defaults to 65,536 on CPU and 1,048,576 on an accelerator.
+            ``n_paths``. Defaults to 8,192 (one key block) on CPU and 1,048,576 on an accelerator.
         quantiles: probability levels reported (default 1, 5, 10, 25, 50, 75, 90, 95, 99 %).
         thin: raw paths kept for spaghetti plots (the first ``thin`` paths, at most one key block).
         sensitivity_paths: paths whose inputs and outcomes feed the rank-correlation sensitivity.
