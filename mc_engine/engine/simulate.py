@@ -394,7 +394,17 @@ class _ChunkRunner:
 
     def run(self, first: int, tables: dict[str, Any], n_valid: int) -> dict[str, Any]:
         """One chunk on the default device, as host arrays."""
-        return jax.tree.map(np.asarray, self._call(first, self.arrays, _on_device(tables), n_valid))
+        return self._host(first, self._call(first, self.arrays, _on_device(tables), n_valid))
+
+    def _host(self, first: int, out: dict[str, Any]) -> dict[str, Any]:
+        """A chunk's output as host arrays, without what the run does not keep from it: the thin sample is the
+        first chunk's (:func:`pilot`), and the sensitivity head is kept only up to ``plan.keep`` paths
+        (:meth:`Accumulator.add`). So later chunks' sampled inputs and paths are not copied off the device."""
+        if first != 0:
+            out = {**out, "quarters": {k: v for k, v in out["quarters"].items() if k != "thin"}}
+        if first * self.plan.block_size >= self.plan.keep:
+            out = {**out, "horizon": {k: v for k, v in out["horizon"].items() if k != "head"}}
+        return jax.tree.map(np.asarray, out)
 
     def _call(self, first: int, arrays: tuple, tables: dict[str, jax.Array], n_valid: int) -> dict[str, Any]:
         return chunk_program(*self.static, self.key, jnp.uint32(first), *arrays, tables, jnp.int32(n_valid))
@@ -406,7 +416,7 @@ class _ChunkRunner:
         if devices is None or len(devices) < 2:
             tables = _on_device(tables)
             for first in firsts:
-                yield first, jax.tree.map(np.asarray, self._call(first, self.arrays, tables, self.plan.n_valid(first)))
+                yield first, self._host(first, self._call(first, self.arrays, tables, self.plan.n_valid(first)))
             return
         for group in range(0, len(firsts), len(devices)):
             # A short last group is padded with chunks past the end (every path masked) and dropped.
