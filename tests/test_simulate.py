@@ -234,6 +234,35 @@ def test_thin_larger_than_a_block_does_not_depend_on_chunk_size(base):
     xr.testing.assert_identical(without_run_attrs(two), without_run_attrs(base))
 
 
+def test_the_sensitivity_subsample_does_not_depend_on_chunk_size(monkeypatch):
+    """The run keeps the inputs and outcomes of its first ``sensitivity_paths`` paths. A chunk that starts past
+    them skips gathering its own (a ``lax.cond`` in ``ChunkReducer.finish``) and returns zeros there. With 1.5
+    blocks kept, one-block chunks take them from chunks 0 and 1 (half of it), and a 4-block chunk holds them
+    all: the same numbers either way, and the chunks past them return only zeros."""
+    from mc_engine.engine import simulate as sim
+
+    keep = BLOCK + BLOCK // 2
+    heads: dict[int, dict[int, np.ndarray]] = {1: {}, 4: {}}
+    call = sim._ChunkRunner._call
+
+    def recorded(self, first, *args):  # noqa: ANN001, ANN202
+        out = call(self, first, *args)
+        heads[self.plan.chunk_blocks][int(first)] = np.asarray(out["horizon"]["head"]["inputs"])
+        return out
+
+    monkeypatch.setattr(sim._ChunkRunner, "_call", recorded)
+    raw = {blocks: sim.simulate_raw(sim_priors(), N_PATHS, SEED, HORIZON, chunk_paths=blocks * BLOCK,
+                                    block_size=BLOCK, thin=THIN, sensitivity_paths=keep) for blocks in (1, 4)}
+    assert sorted(heads[1]) == list(range(-(-N_PATHS // BLOCK)))
+    for first, inputs in heads[1].items():
+        assert (not inputs.any()) is (first * BLOCK >= keep), first
+    for name, values in raw[1].sens_inputs.items():
+        assert values.shape == (keep,)
+        np.testing.assert_array_equal(values, raw[4].sens_inputs[name], err_msg=name)
+    for name, values in raw[1].final.items():
+        np.testing.assert_array_equal(values, raw[4].final[name], err_msg=name)
+
+
 def test_a_first_run_compiles_its_chunk_program_once(tmp_path: Path):
     """The chunk program is compiled in a second thread while the quantile tables are built
     (``simulate._ChunkRunner.arrays``); the pilot's call must then find it, not compile it again.

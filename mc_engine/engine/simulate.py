@@ -326,7 +326,8 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     thin = min(thin, n_paths, block_size)
     nc = model.layout.n_companies
     uncertain = tuple(i for i, inp in enumerate(priors.inputs.values()) if not inp.is_point)
-    reducer = ChunkReducer(thin, block_size, min(plan.chunk_paths, max(thin, sensitivity_paths)), uncertain)
+    keep = max(thin, sensitivity_paths)
+    reducer = ChunkReducer(thin, block_size, min(plan.chunk_paths, keep), uncertain, keep)
     chunks = _ChunkRunner(model, root_key(seed, prng), plan, horizon, reducer, theta, devices)
     chunks.arrays  # noqa: B018  (the chunk program compiled, or loaded from the cache, beside the inputs' tables)
     t_ready = time.perf_counter()
