@@ -5,7 +5,7 @@ cell-major array (cells, paths), cells = companies x ``COMPANY_VARS`` then
 ``INDICES``, which feeds the quantile sketch (:func:`reduce.cell_sketch`) and the
 per-block sums. After the scan the horizon values (cumulative burn, amount raised)
 are sketched the same way, and only the first ``head`` paths' outcomes and
-uncertain inputs (the sensitivity subsample and the horizon pilot) are returned,
+uncertain inputs (the sensitivity subsample) are returned,
 not the chunk's whole (paths, inputs) matrix.
 """
 
@@ -42,7 +42,7 @@ class ChunkReducer:
         thin: paths whose every quarter is kept (the thin sample and the sketch pilot).
         block_size: paths per key block (block sums).
         head: first paths whose horizon outcomes and uncertain inputs are returned (the sensitivity
-            subsample and the horizon sketch's pilot); at most the chunk.
+            subsample); at most the chunk.
         uncertain: columns of the sampler's input matrix that are not point values.
         keep: the run keeps the head of its first ``keep`` paths only (the sensitivity subsample): a chunk
             that starts past them returns zeros there, without gathering its inputs. None: every chunk
