@@ -326,6 +326,8 @@ def simulate_raw(priors: Priors, n_paths: int, seed: int = 0, horizon: int = 24,
     thin = min(thin, n_paths, block_size)
     nc = model.layout.n_companies
     uncertain = tuple(i for i, inp in enumerate(priors.inputs.values()) if not inp.is_point)
+    # The paths whose head the program gathers: the requested subsample, not plan.keep (which is cut to
+    # n_paths), so the compiled program is the same for every path count.
     keep = max(thin, sensitivity_paths)
     reducer = ChunkReducer(thin, block_size, min(plan.chunk_paths, keep), uncertain, keep)
     chunks = _ChunkRunner(model, root_key(seed, prng), plan, horizon, reducer, theta, devices)
