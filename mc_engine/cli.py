@@ -214,7 +214,7 @@ def priors_show(
 
 def _describe(dist) -> str:  # noqa: ANN001 - a Dist
     """``lognormal(mu=0.1, sigma=0.3)``, ``point 5``, truncation and mixture weights in words."""
-    from .inputs.distributions import PARAM_NAMES
+    from .inputs.families import FAMILY
 
     if dist.family == "mixture":
         parts = [f"{w:.0%} {_describe(c)}" for w, c in zip(dist.weights, dist.components, strict=True)]
@@ -222,7 +222,7 @@ def _describe(dist) -> str:  # noqa: ANN001 - a Dist
     elif dist.family == "point":
         text = f"point {_fmt(dist.params[0])}"
     else:
-        names = PARAM_NAMES.get(dist.family, ())
+        names = FAMILY[dist.family].params
         args = ", ".join(f"{n}={_fmt(v)}" for n, v in zip(names, dist.params, strict=False))
         text = f"{dist.family}({args})"
     lo, hi = dist.bounds

@@ -326,7 +326,7 @@ def _parent(tree: dict[str, Any], path: tuple[str, ...]) -> tuple[Any, str | Non
 @st.composite
 def correlations(draw, tree: dict[str, Any]) -> dict[str, Any]:
     """Make a few market inputs uncertain and correlate them (or names that do not exist)."""
-    names = sorted(tree["market"]) if isinstance(tree.get("market"), dict) else ["algo_gain"]
+    names = sorted(tree["market"]) if isinstance(tree.get("market"), dict) and tree["market"] else ["algo_gain"]
     chosen = draw(st.lists(st.sampled_from(names), min_size=0, max_size=4))
     if isinstance(tree.get("market"), dict):
         for n in chosen:

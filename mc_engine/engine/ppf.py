@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import jax
@@ -25,6 +26,7 @@ from jax import lax
 from jax.scipy.special import betaln, ndtr, ndtri
 
 from ..inputs.distributions import Dist, flat_params, n_flat, structure, support
+from ..inputs.families import FAMILY
 
 
 class _Unpacked(NamedTuple):
@@ -54,7 +56,7 @@ def _unpack(dist: Dist, theta: jax.Array) -> _Unpacked:
 
 def _is_truncated(dist: Dist) -> tuple[bool, bool]:
     """Static: whether the lower / upper bound is finite (a point value is never truncated)."""
-    if dist.family == "point":
+    if not FAMILY[dist.family].truncatable:
         return False, False
     return not math.isinf(dist.bounds[0]), not math.isinf(dist.bounds[1])
 
@@ -207,15 +209,7 @@ def _next_below(x: jax.Array) -> jax.Array:
 
 
 # ---------------------------------------------------------------------------
-# Families without truncation
-
-
-def _pert_shape(
-    lo: jax.Array, mode: jax.Array, hi: jax.Array, lamb: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    alpha = 1.0 + lamb * (mode - lo) / (hi - lo)
-    beta = 1.0 + lamb * (hi - mode) / (hi - lo)
-    return alpha, beta
+# The array namespace the families' methods are written against
 
 
 def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
@@ -223,59 +217,12 @@ def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
     return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
 
 
-def _base_cdf(family: str, p: list[jax.Array], x: jax.Array) -> jax.Array:
-    """CDF of an untruncated non-mixture family at ``x`` (any shape)."""
-    if family == "point":
-        return (x >= p[0]).astype(x.dtype)
-    if family == "normal":
-        return ndtr((x - p[0]) / p[1])
-    if family == "lognormal":
-        positive = x > 0
-        log_x = jnp.log(jnp.where(positive, x, 1.0))
-        return jnp.where(positive, ndtr((log_x - p[0]) / p[1]), 0.0)
-    if family == "uniform":
-        return jnp.clip((x - p[0]) / (p[1] - p[0]), 0.0, 1.0)
-    if family == "triangular":
-        lo, mode, hi = p
-        xc = jnp.clip(x, lo, hi)
-        left = _safe_div((xc - lo) ** 2, (hi - lo) * (mode - lo))
-        right = 1.0 - _safe_div((hi - xc) ** 2, (hi - lo) * (hi - mode))
-        return jnp.clip(jnp.where(xc < mode, left, right), 0.0, 1.0)
-    if family in ("beta", "pert"):
-        alpha, beta, lo, hi = _beta_form(family, p)
-        return _betainc(alpha, beta, jnp.clip((x - lo) / (hi - lo), 0.0, 1.0))
-    raise ValueError(f"no CDF for family {family!r}")
-
-
-def _beta_form(family: str, p: list[jax.Array]) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """(alpha, beta, lo, hi) of a beta or PERT distribution (PERT's shape from its min, mode and max)."""
-    if family == "beta":
-        return tuple(p)
-    return (*_pert_shape(*p), p[0], p[2])
-
-
-def _base_ppf(family: str, p: list[jax.Array], u: jax.Array) -> jax.Array:
-    """Quantile function of an untruncated non-mixture family, ``u`` in (0, 1), any shape."""
-    if family == "point":
-        return jnp.full_like(u, p[0])
-    if family == "normal":
-        return p[0] + p[1] * ndtri(u)
-    if family == "lognormal":
-        return jnp.exp(p[0] + p[1] * ndtri(u))
-    if family == "uniform":
-        return p[0] + u * (p[1] - p[0])
-    if family == "triangular":
-        lo, mode, hi = p
-        width = hi - lo
-        left = lo + jnp.sqrt(u * width * (mode - lo))
-        right = hi - jnp.sqrt((1.0 - u) * width * (hi - mode))
-        return jnp.where(u * width < mode - lo, left, right)
-    if family in ("beta", "pert"):
-        alpha, beta, lo, hi = _beta_form(family, p)
-        zero, one = jnp.zeros((), u.dtype), jnp.ones((), u.dtype)
-        y = _invert_monotone(lambda y: _betainc(alpha, beta, y), u, zero, one)
-        return lo + (hi - lo) * y
-    raise ValueError(f"no quantile function for family {family!r}")
+XP = SimpleNamespace(
+    asarray=jnp.asarray, exp=jnp.exp, log=jnp.log, log1p=jnp.log1p, sqrt=jnp.sqrt, where=jnp.where, clip=jnp.clip,
+    full_like=jnp.full_like, zeros=jnp.zeros, ones=jnp.ones, ndtr=ndtr, ndtri=ndtri, betainc=_betainc,
+    invert_monotone=_invert_monotone, safe_div=_safe_div,
+)
+"""JAX for the families' array methods (:mod:`mc_engine.inputs.families`, which imports no JAX)."""
 
 
 # ---------------------------------------------------------------------------
@@ -285,28 +232,12 @@ def _base_ppf(family: str, p: list[jax.Array], u: jax.Array) -> jax.Array:
 def _component_bracket(dist: Dist, parts: _Unpacked, tiny: float) -> tuple[jax.Array, jax.Array]:
     """Scalars (lo, hi) holding all but a negligible part of a mixture component's mass.
 
-    Bounded families give their support, normal and lognormal their quantiles at
-    ``tiny**2`` and ``1 - tiny**2`` (so that even a component truncated to a
-    sliver keeps its CDF below ``tiny`` at ``lo``), intersected with the
-    component's bounds. No bisection: a mixture's bracket costs a few flops.
+    The family's bracket (bounded families give their support, normal and lognormal their quantiles at
+    ``tiny**2`` and ``1 - tiny**2``, so that even a component truncated to a sliver keeps its CDF below
+    ``tiny`` at ``lo``), intersected with the component's bounds. No bisection: a mixture's bracket costs a
+    few flops.
     """
-    p = parts.params
-    family = dist.family
-    if family == "point":
-        return p[0], p[0]
-    if family in ("normal", "lognormal"):
-        z = ndtri(jnp.asarray(tiny * tiny, p[0].dtype))  # about -7.8 in float32
-        lo, hi = p[0] + p[1] * z, p[0] - p[1] * z
-        if family == "lognormal":
-            lo, hi = jnp.exp(lo), jnp.exp(hi)
-    elif family == "uniform":
-        lo, hi = p[0], p[1]
-    elif family == "beta":
-        lo, hi = p[2], p[3]
-    elif family in ("triangular", "pert"):
-        lo, hi = p[0], p[2]
-    else:
-        raise ValueError(f"mixture components cannot be of family {family!r}")
+    lo, hi = FAMILY[dist.family].bracket(parts.params, tiny, XP)
     return jnp.maximum(lo, parts.lo), jnp.minimum(hi, parts.hi)
 
 
@@ -315,7 +246,7 @@ def _untruncated_cdf(dist: Dist, parts: _Unpacked, x: jax.Array) -> jax.Array:
         return sum(
             w * cdf(c, theta_c, x) for w, (c, theta_c) in zip(parts.weights, parts.components, strict=True)
         )
-    return _base_cdf(dist.family, parts.params, x)
+    return FAMILY[dist.family].cdf(parts.params, x, XP)
 
 
 def _bound_probs(dist: Dist, parts: _Unpacked, dtype: jnp.dtype) -> tuple[jax.Array, jax.Array]:
@@ -393,8 +324,6 @@ def ppf(dist: Dist, theta: jax.Array, u: jax.Array) -> jax.Array:
     tiny = _u_tiny(dtype)
     u = jnp.clip(u, tiny, 1.0 - tiny)
     parts = _unpack(dist, theta)
-    if dist.family == "point":
-        return jnp.full_like(u, parts.params[0])
     has_lo, has_hi = _is_truncated(dist)
     if has_lo or has_hi:
         f_lo, f_hi = _bound_probs(dist, parts, dtype)
@@ -408,7 +337,7 @@ def ppf(dist: Dist, theta: jax.Array, u: jax.Array) -> jax.Array:
         # evaluates a point mass at 0 as already reached at -1.4e-45 and ends the bisection on it.
         x = jnp.maximum(x, lo)
     else:
-        x = _base_ppf(dist.family, parts.params, u)
+        x = FAMILY[dist.family].ppf(parts.params, u, XP)
     if has_lo or has_hi:
         x = jnp.clip(x, parts.lo, parts.hi)
     return x
@@ -433,9 +362,10 @@ def ppf_from_normal(dist: Dist, theta: jax.Array, z: jax.Array) -> jax.Array:
     theta, z = jnp.asarray(theta), jnp.asarray(z)
     dtype = _float_dtype(theta, z)
     theta, z = theta.astype(dtype), z.astype(dtype)
-    if dist.family in ("normal", "lognormal") and _is_truncated(dist) == (False, False):
-        shift = theta[0] + theta[1] * z
-        return shift if dist.family == "normal" else jnp.exp(shift)
+    if _is_truncated(dist) == (False, False):
+        exact = FAMILY[dist.family].from_normal([theta[i] for i in range(len(dist.params))], z, XP)
+        if exact is not None:
+            return exact
     return ppf(dist, theta, ndtr(z))
 
 
@@ -466,14 +396,6 @@ def quantiles(dist: Dist, qs: Sequence[float]) -> list[float]:
     return [float(v) for v in _host_ppf(dist, padded)[: q.size]]
 
 
-def _norm_cdf(t: float) -> float:
-    return 0.5 * math.erfc(-t / math.sqrt(2.0))
-
-
-def _norm_pdf(t: float) -> float:
-    return math.exp(-0.5 * t * t) / math.sqrt(2.0 * math.pi) if math.isfinite(t) else 0.0
-
-
 _GRID_SIZE = 1 << 16
 """Points of the midpoint rule in probability used for moments without a closed form."""
 
@@ -490,63 +412,18 @@ def _grid_moments(dist: Dist) -> tuple[float, float]:
 
 
 def _raw_moments(dist: Dist) -> tuple[float, float]:
-    """E[X], E[X^2] of ``dist`` (closed forms where there are, else the grid)."""
-    p = dist.params
-    lo_b, hi_b = dist.bounds
-    family = dist.family
-    if family == "point":
-        return float(p[0]), float(p[0]) ** 2
-    if family == "normal":
-        mean, sd = p
-        a, b = (lo_b - mean) / sd, (hi_b - mean) / sd
-        mass = _norm_cdf(b) - _norm_cdf(a)
-        dphi = _norm_pdf(a) - _norm_pdf(b)
-        t_phi = (b * _norm_pdf(b) if math.isfinite(b) else 0.0) - (
-            a * _norm_pdf(a) if math.isfinite(a) else 0.0
-        )
-        ez = dphi / mass
-        ez2 = 1.0 - t_phi / mass
-        return mean + sd * ez, mean * mean + 2 * mean * sd * ez + sd * sd * ez2
-    if family == "lognormal":
-        mu, sigma = p
-        log_lo = math.log(lo_b) if lo_b > 0 else -math.inf
-        log_hi = math.log(hi_b) if hi_b > 0 else -math.inf
-
-        def partial(k: int) -> float:
-            shift = mu + k * sigma * sigma
-            return math.exp(k * mu + 0.5 * (k * sigma) ** 2) * (
-                _norm_cdf((log_hi - shift) / sigma) - _norm_cdf((log_lo - shift) / sigma)
-            )
-
-        mass = _norm_cdf((log_hi - mu) / sigma) - _norm_cdf((log_lo - mu) / sigma)
-        return partial(1) / mass, partial(2) / mass
-    support_lo, support_hi = support(Dist(family, p, components=dist.components, weights=dist.weights))
-    if lo_b > support_lo or hi_b < support_hi:
-        return _grid_moments(dist)
-    if family == "mixture":
+    """E[X], E[X^2] of ``dist``: the family's closed form where it has one (for its bounds), else the grid."""
+    if dist.family == "mixture":
+        support_lo, support_hi = support(Dist("mixture", (), components=dist.components, weights=dist.weights))
+        if dist.bounds[0] > support_lo or dist.bounds[1] < support_hi:
+            return _grid_moments(dist)
         moments = [_raw_moments(c) for c in dist.components]
         return (
             sum(w * m[0] for w, m in zip(dist.weights, moments, strict=True)),
             sum(w * m[1] for w, m in zip(dist.weights, moments, strict=True)),
         )
-    if family == "uniform":
-        lo, hi = p
-        mean, var = 0.5 * (lo + hi), (hi - lo) ** 2 / 12.0
-    elif family == "triangular":
-        lo, mode, hi = p
-        mean = (lo + mode + hi) / 3.0
-        var = (lo * lo + mode * mode + hi * hi - lo * mode - lo * hi - mode * hi) / 18.0
-    else:  # beta or pert
-        if family == "beta":
-            alpha, beta, lo, hi = p
-        else:
-            lo, mode, hi, lamb = p
-            alpha = 1.0 + lamb * (mode - lo) / (hi - lo)
-            beta = 1.0 + lamb * (hi - mode) / (hi - lo)
-        total = alpha + beta
-        mean = lo + (hi - lo) * alpha / total
-        var = (hi - lo) ** 2 * alpha * beta / (total * total * (total + 1.0))
-    return mean, var + mean * mean
+    exact = FAMILY[dist.family].moments(dist.params, dist.bounds)
+    return exact if exact is not None else _grid_moments(dist)
 
 
 def mean_sd(dist: Dist) -> tuple[float, float]:

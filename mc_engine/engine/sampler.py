@@ -21,6 +21,7 @@ import numpy as np
 
 from ..inputs.copula import normal_factor
 from ..inputs.distributions import Dist, flat_params, n_flat, structure
+from ..inputs.families import FAMILY
 from ..inputs.loader import Priors
 from .keys import DEFAULT_BLOCK_SIZE, block_keys
 from .ppf import ppf_from_normal
@@ -125,7 +126,7 @@ tests/test_sampler.py (KS against the exact CDF)."""
 def _closed_form(template: Dist) -> bool:
     """Families whose quantile function is cheap to evaluate per path."""
     untruncated = all(math.isinf(b) for b in template.bounds)
-    return template.family in ("normal", "lognormal", "uniform", "triangular") and untruncated
+    return FAMILY[template.family].closed_form and untruncated
 
 
 def _table(template: Dist, thetas: jax.Array) -> jax.Array:

@@ -1,4 +1,4 @@
-"""Probability distributions of scenario inputs: the families and the validated, frozen :class:`Dist` (host-side).
+"""Probability distributions of scenario inputs: the validated, frozen :class:`Dist` and its flat layout (host-side).
 
 A prior file's sugar (``ci90``, bare numbers) is resolved by the loader into a
 :class:`Dist`, a frozen, canonical description. Its JAX quantile functions live in
@@ -12,29 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-FAMILIES: tuple[str, ...] = (
-    "point",
-    "normal",
-    "lognormal",
-    "beta",
-    "uniform",
-    "triangular",
-    "pert",
-    "mixture",
-)
-"""Distribution families a prior file may name with ``dist = "..."``."""
+from .families import FAMILY
 
-PARAM_NAMES: dict[str, tuple[str, ...]] = {
-    "point": ("value",),
-    "normal": ("mean", "sd"),
-    "lognormal": ("mu", "sigma"),  # of ln x
-    "beta": ("alpha", "beta", "lo", "hi"),  # Beta(alpha, beta) scaled to [lo, hi]
-    "uniform": ("lo", "hi"),
-    "triangular": ("lo", "mode", "hi"),
-    "pert": ("lo", "mode", "hi", "lamb"),  # Beta-PERT, lamb = 4 is the classic
-    "mixture": (),
-}
-"""Canonical parameter order of each family in :attr:`Dist.params`."""
+FAMILIES: tuple[str, ...] = tuple(FAMILY)
+"""The built-in distribution families a prior file may name with ``dist = "..."`` (:mod:`.families`, one class
+each; :data:`~.families.FAMILY` also holds any registered later)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +24,8 @@ class Dist:
     """A validated distribution.
 
     Attributes:
-        family: one of :data:`FAMILIES`.
-        params: numbers in the order of :data:`PARAM_NAMES` for the family.
+        family: a name in :data:`~.families.FAMILY`.
+        params: numbers in the order of the family's ``params`` names.
         bounds: truncation interval ``(lo, hi)``; ``(-inf, inf)`` means none.
         weights: mixture weights (sum to 1), empty unless family is ``"mixture"``.
         components: mixture components, empty unless family is ``"mixture"``.
@@ -113,25 +95,11 @@ def structure(dist: Dist) -> Dist:
 
 def support(dist: Dist) -> tuple[float, float]:
     """Interval ``(lo, hi)`` the values can take: the family's support within the bounds."""
-    p = dist.params
-    if dist.family == "point":
-        return float(p[0]), float(p[0])
-    if dist.family == "normal":
-        lo, hi = -math.inf, math.inf
-    elif dist.family == "lognormal":
-        lo, hi = 0.0, math.inf
-    elif dist.family == "beta":
-        lo, hi = p[2], p[3]
-    elif dist.family == "uniform":
-        lo, hi = p[0], p[1]
-    elif dist.family in ("triangular", "pert"):
-        lo, hi = p[0], p[2]
-    elif dist.family == "mixture":
+    if dist.family == "mixture":
         ends = [support(c) for c in dist.components]
         lo, hi = min(e[0] for e in ends), max(e[1] for e in ends)
-    else:
-        raise ValueError(f"unknown family {dist.family!r}")
-    return float(max(lo, dist.bounds[0])), float(min(hi, dist.bounds[1]))
+        return float(max(lo, dist.bounds[0])), float(min(hi, dist.bounds[1]))
+    return FAMILY[dist.family].within(dist.params, dist.bounds)
 
 
 _Z90 = 1.6448536269514722

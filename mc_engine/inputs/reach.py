@@ -7,7 +7,8 @@ import math
 from typing import Any
 
 from .._params import DOMAIN_BOUNDS, ParamSpec
-from .distributions import PARAM_NAMES, Dist, support
+from .distributions import Dist, support
+from .families import FAMILY
 
 F32_LIMIT = 1e15
 """Largest magnitude of any prior number or draw. The simulation runs in float32 (largest 3.4e38) and
@@ -18,78 +19,29 @@ F32_TINY = 1e-15
 UNIT_GAP = 1e-6
 """Least distance of a ``unit_open`` draw from 0 and 1: float32 steps by 6e-8 just below 1, and logit(u)
 of the utilisation must stay finite."""
-F32_ROUNDING = 2.0**-22
-"""Rounding error of a float32 quantile formula, relative to the magnitudes it adds (two ulps)."""
-Z_REACH = 8.0
-"""Normal scores the sampler may reach (float32 normals stay within about 5.5; a copula mixes several)."""
-U_EDGE = 2.0**-24
-"""Smallest probability the float32 quantile function is evaluated at (it clips u to [2**-24, 1 - 2**-24])."""
-
-
-def _exp(x: float) -> float:
-    return math.exp(x) if x < 709.0 else math.inf
-
-
-def _beta_reach(a: float, b: float) -> tuple[float, float]:
-    """Extreme float32 draws of Beta(a, b) on [0, 1], from the tails ``I_y(a, b) ~ y**a / (a B(a, b))``."""
-    log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    low = _exp((math.log(U_EDGE) + math.log(a) + log_beta) / a)
-    gap = _exp((math.log(U_EDGE) + math.log(b) + log_beta) / b)
-    return min(low, 1.0), max(1.0 - gap, 0.0)
 
 
 def _reach(dist: Dist) -> tuple[float, float]:
     """The smallest and largest values the float32 sampler can draw from ``dist`` (a float64 estimate).
 
-    Normal and lognormal reach ``Z_REACH`` sd; bounded families their quantiles at ``U_EDGE`` (a
-    triangular with its mode at an end reaches the end). Each end is widened by the float32 rounding of
-    the family's formula (``F32_ROUNDING`` times the magnitudes it adds: ``hi - sqrt(...)`` of a wide
-    triangular can land far below ``lo``), then clipped to the bounds (clipping is exact).
+    Each family's ``reach`` (:mod:`.families`): normal and lognormal reach ``Z_REACH`` sd; bounded families
+    their quantiles at ``U_EDGE`` (a triangular with its mode at an end reaches the end). Each end is widened
+    by the float32 rounding of the family's formula (``F32_ROUNDING`` times the magnitudes it adds:
+    ``hi - sqrt(...)`` of a wide triangular can land far below ``lo``), then clipped to the bounds (clipping
+    is exact). A mixture reaches its components' extremes.
     """
-    p = dist.params
-    family = dist.family
-    if family == "point":
-        return p[0], p[0]
-    if family == "normal":
-        lo, hi = p[0] - Z_REACH * p[1], p[0] + Z_REACH * p[1]
-        slack = abs(p[0]) + Z_REACH * p[1]
-    elif family == "lognormal":  # exp() rounds relative to its value: the ends keep their sign
-        lo, hi = _exp(p[0] - Z_REACH * p[1]), _exp(p[0] + Z_REACH * p[1])
-        lo, hi = lo * (1 - F32_ROUNDING * (1 + abs(p[0]) + Z_REACH * p[1])), hi * (1 + F32_ROUNDING)
-        slack = 0.0
-    elif family == "uniform":
-        lo, hi = p[0] + U_EDGE * (p[1] - p[0]), p[1] - U_EDGE * (p[1] - p[0])
-        slack = abs(p[0]) + abs(p[1])
-    elif family == "triangular":
-        width = p[2] - p[0]
-        lo = p[0] + math.sqrt(U_EDGE * width * (p[1] - p[0])) if p[1] > p[0] else p[0]
-        hi = p[2] - math.sqrt(U_EDGE * width * (p[2] - p[1])) if p[2] > p[1] else p[2]
-        slack = abs(p[0]) + abs(p[2]) + width
-    elif family in ("beta", "pert"):
-        if family == "beta":
-            a, b, start, end = p
-        else:
-            start, mode, end, lamb = p
-            a = 1 + lamb * (mode - start) / (end - start)
-            b = 1 + lamb * (end - mode) / (end - start)
-        y_lo, y_hi = _beta_reach(a, b)
-        lo, hi = start + (end - start) * y_lo, start + (end - start) * y_hi
-        slack = abs(start) + abs(end)
-    elif family == "mixture":
-        ends = [_reach(c) for c in dist.components]
-        lo, hi = min(e[0] for e in ends), max(e[1] for e in ends)
-        slack = 0.0
-    else:
-        raise ValueError(f"unknown family {family!r}")
-    margin = F32_ROUNDING * slack
-    return max(lo - margin, dist.bounds[0]), min(hi + margin, dist.bounds[1])
+    if dist.family != "mixture":
+        return FAMILY[dist.family].reach_within(dist.params, dist.bounds)
+    ends = [_reach(c) for c in dist.components]
+    return max(min(e[0] for e in ends), dist.bounds[0]), min(max(e[1] for e in ends), dist.bounds[1])
 
 
 def _too_narrow(dist: Dist) -> str | None:
     """A scale or width float32 would round to (or near) 0, making the CDF 0 / 0, if any."""
-    names = dict(zip(PARAM_NAMES[dist.family], dist.params, strict=True))
-    for scale in ("sd", "sigma", "alpha", "beta", "lamb"):
-        if scale in names and names[scale] < F32_TINY:
+    family = FAMILY[dist.family]
+    names = dict(zip(family.params, dist.params, strict=True))
+    for scale in family.scales:
+        if names[scale] < F32_TINY:
             return f"{scale} = {names[scale]:g} is below {F32_TINY:g}"
     if "lo" in names and "hi" in names:
         width, least = names["hi"] - names["lo"], max(F32_TINY, 1e-6 * max(abs(names["lo"]), abs(names["hi"])))

@@ -1,145 +1,26 @@
-"""Pydantic models of the distribution forms a prior file may write, and their resolution to :class:`Dist`.
+"""The forms a prior file may write for one value, and their resolution to :class:`Dist`.
 
-Each form is validated by its own strict model (``extra="forbid"``, finite
-numbers, positive scales, ordered intervals). The loader chooses the model by
+Each form is validated by its own strict pydantic model (``extra="forbid"``, finite
+numbers, positive scales, ordered intervals): a family's own model is its class's ``Form``
+(:mod:`.families`); the ``ci90`` sugar's is here. The loader chooses the model by
 the table's ``dist`` key (or ``value`` / ``ci90`` sugar) and turns pydantic's
 errors into :class:`~mc_engine.errors.Problem` lines that name the key.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
 
-from .distributions import FAMILIES, Dist, ci90_dist
+from .distributions import Dist, ci90_dist
+from .families import FAMILY, BaseForm, Finite, MixtureForm, PointForm, family_of_form
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 META_KEYS: frozenset[str] = frozenset({"source", "as_of", "note", "unknown"})
 """Keys any value or table may carry besides its numbers."""
 
 
-class _Form(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-    dist: str | None = None
-    bounds: tuple[float, float] | None = None
-    source: str | None = None
-    as_of: dt.date | None = None
-    note: str | None = None
-    unknown: bool = False
-    weight: float | None = None  # only meaningful inside a mixture; checked there
-
-    @model_validator(mode="after")
-    def _check_bounds(self) -> _Form:
-        if self.bounds is not None:
-            lo, hi = self.bounds
-            if math.isnan(lo) or math.isnan(hi):
-                raise ValueError("bounds must not be nan")
-            if not lo < hi:
-                raise ValueError(f"bounds = [{lo}, {hi}] need lo < hi")
-        return self
-
-    def params(self) -> tuple[float, ...]:
-        raise NotImplementedError
-
-
-class PointForm(_Form):
-    value: Finite
-
-    @model_validator(mode="after")
-    def _inside_bounds(self) -> PointForm:
-        if self.bounds is not None and not self.bounds[0] <= self.value <= self.bounds[1]:
-            raise ValueError(f"value = {self.value:g} lies outside its own bounds = [{self.bounds[0]:g}, "
-                             f"{self.bounds[1]:g}]")
-        return self
-
-    def params(self) -> tuple[float, ...]:
-        return (self.value,)
-
-
-class NormalForm(_Form):
-    mean: Finite
-    sd: PositiveFinite
-
-    def params(self) -> tuple[float, ...]:
-        return (self.mean, self.sd)
-
-
-class LognormalForm(_Form):
-    median: PositiveFinite | None = None
-    mu: Finite | None = None
-    sigma: PositiveFinite
-
-    @model_validator(mode="after")
-    def _one_location(self) -> LognormalForm:
-        if (self.median is None) == (self.mu is None):
-            raise ValueError("give exactly one of median (> 0) or mu (mean of ln x)")
-        return self
-
-    def params(self) -> tuple[float, ...]:
-        mu = math.log(self.median) if self.median is not None else self.mu
-        return (mu, self.sigma)
-
-
-class BetaForm(_Form):
-    alpha: PositiveFinite
-    beta: PositiveFinite
-    lo: Finite = 0.0
-    hi: Finite = 1.0
-
-    @model_validator(mode="after")
-    def _ordered(self) -> BetaForm:
-        if not self.lo < self.hi:
-            raise ValueError(f"lo = {self.lo} must be < hi = {self.hi}")
-        return self
-
-    def params(self) -> tuple[float, ...]:
-        return (self.alpha, self.beta, self.lo, self.hi)
-
-
-class UniformForm(_Form):
-    lo: Finite
-    hi: Finite
-
-    @model_validator(mode="after")
-    def _ordered(self) -> UniformForm:
-        if not self.lo < self.hi:
-            raise ValueError(f"lo = {self.lo} must be < hi = {self.hi}")
-        return self
-
-    def params(self) -> tuple[float, ...]:
-        return (self.lo, self.hi)
-
-
-class TriangularForm(_Form):
-    lo: Finite
-    mode: Finite
-    hi: Finite
-
-    @model_validator(mode="after")
-    def _ordered(self) -> TriangularForm:
-        if not self.lo < self.hi:
-            raise ValueError(f"lo = {self.lo} must be < hi = {self.hi}")
-        if not self.lo <= self.mode <= self.hi:
-            raise ValueError(f"mode = {self.mode} must lie in [lo, hi] = [{self.lo}, {self.hi}]")
-        return self
-
-    def params(self) -> tuple[float, ...]:
-        return (self.lo, self.mode, self.hi)
-
-
-class PertForm(TriangularForm):
-    lamb: PositiveFinite = 4.0
-
-    def params(self) -> tuple[float, ...]:
-        return (self.lo, self.mode, self.hi, self.lamb)
-
-
-class Ci90Form(_Form):
+class Ci90Form(BaseForm):
     ci90: tuple[Finite, Finite]
 
     @model_validator(mode="after")
@@ -149,22 +30,6 @@ class Ci90Form(_Form):
             raise ValueError(f"ci90 = [{lo}, {hi}] needs lo < hi")
         return self
 
-
-class MixtureForm(_Form):
-    components: list[dict[str, Any]] = Field(min_length=2)
-
-
-FORMS: dict[str, type[_Form]] = {
-    "point": PointForm,
-    "normal": NormalForm,
-    "lognormal": LognormalForm,
-    "beta": BetaForm,
-    "uniform": UniformForm,
-    "triangular": TriangularForm,
-    "pert": PertForm,
-    "mixture": MixtureForm,
-}
-assert set(FORMS) == set(FAMILIES)
 
 SPEC_KEYS: frozenset[str] = frozenset({"dist", "value", "ci90"})
 """A table holding any of these keys is one input (replaced whole by an override)."""
@@ -185,7 +50,7 @@ def show_value(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 
-def _describe_pydantic(err: dict[str, Any], form: type[_Form], node: dict[str, Any]) -> tuple[str, str]:
+def _describe_pydantic(err: dict[str, Any], form: type[BaseForm], node: dict[str, Any]) -> tuple[str, str]:
     """(sub-key, message) for one pydantic error, in the project's words."""
     loc = [str(x) for x in err.get("loc", ())]
     sub = ".".join(loc)
@@ -225,7 +90,7 @@ class FormError(ValueError):
         super().__init__("; ".join(f"{k}: {m}" if k else m for k, m in items))
 
 
-def parse_form(node: object) -> _Form:
+def parse_form(node: object) -> BaseForm:
     """Validate one value's table (or bare number) into its form model.
 
     Raises:
@@ -237,24 +102,24 @@ def parse_form(node: object) -> _Form:
         node = {"value": node}
     if "dist" in node:
         family = node["dist"]
-        if not isinstance(family, str) or family not in FORMS:
+        if not isinstance(family, str) or family not in FAMILY:
             raise FormError(
-                [("dist", f"unknown distribution family {show_value(family)}; allowed: {', '.join(FAMILIES)}")]
+                [("dist", f"unknown distribution family {show_value(family)}; allowed: {', '.join(FAMILY)}")]
             )
-        form = FORMS[family]
+        form = FAMILY[family].Form
     elif "ci90" in node:
         form = Ci90Form
     elif "value" in node:
         form = PointForm
     else:
-        raise FormError([("", "expected a table with value, ci90 or dist = one of " + ", ".join(FAMILIES))])
+        raise FormError([("", "expected a table with value, ci90 or dist = one of " + ", ".join(FAMILY))])
     try:
         return form.model_validate(node)
     except ValidationError as exc:
         raise FormError([_describe_pydantic(e, form, node) for e in exc.errors()]) from None
 
 
-def to_dist(form: _Form) -> Dist:
+def to_dist(form: BaseForm) -> Dist:
     """Resolve a validated form (with sugar) into a canonical :class:`Dist`."""
     bounds = form.bounds or (float("-inf"), float("inf"))
     if isinstance(form, Ci90Form):
@@ -283,5 +148,4 @@ def to_dist(form: _Form) -> Dist:
         if items:
             raise FormError(items)
         return Dist("mixture", (), bounds, tuple(weights), tuple(comps))
-    family = next(name for name, cls in FORMS.items() if cls is type(form))
-    return Dist(family, tuple(float(x) for x in form.params()), bounds)
+    return Dist(family_of_form(form), tuple(float(x) for x in form.params()), bounds)
