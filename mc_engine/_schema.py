@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ._params import ParamSpec
+from ._paramspec import ParamSpec
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import jax
 import pytest
 import tomli_w
 
-from mc_engine._params import REGIMES, ParamSpec
+from mc_engine._paramspec import REGIMES, ParamSpec
 from mc_engine.model import KINDS, SECTIONS
 
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mc_engine._params import REGIMES
+from mc_engine._paramspec import REGIMES
 from mc_engine.inputs.loader import Priors
 
 DT = 0.25

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from conftest import BASELINE
 
-from mc_engine._params import REGIMES
+from mc_engine._paramspec import REGIMES
 from mc_engine.engine.keys import STREAM_INPUTS, root_key, stream_key
 from mc_engine.engine.sampler import compile_sampler
 from mc_engine.engine.trace import trace_paths

@@ -44,7 +44,7 @@ from hypothesis import strategies as st
 
 import mc_engine
 from mc_engine import PriorError, PriorWarning, load_priors
-from mc_engine._params import DOMAIN_BOUNDS, REGIMES
+from mc_engine._paramspec import DOMAIN_BOUNDS, REGIMES
 from mc_engine.engine.ppf import quantiles
 from mc_engine.inputs.distributions import FAMILIES, structure, support
 from mc_engine.model import KINDS, SECTIONS

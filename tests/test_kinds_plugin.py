@@ -20,7 +20,7 @@ from plugin_kinds.chip_vendor import KIND, ChipVendor
 
 import mc_engine
 from mc_engine import _schema as schema
-from mc_engine._params import ParamSpec
+from mc_engine._paramspec import ParamSpec
 from mc_engine.analysis.attribution import swap_starting_state
 from mc_engine.errors import PriorError
 from mc_engine.model.kinds import KINDS, register, unregister

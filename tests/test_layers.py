@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mc_engine"
 LAYERS: tuple[str, ...] = ("bottom", "inputs", "model", "engine", "output", "analysis", "report", "cli", "facade")
 """Lowest first. A module may import its own layer and the layers below it, never one above."""
 
-BOTTOM = {"mc_engine.errors", "mc_engine._options", "mc_engine._params", "mc_engine._version", "mc_engine._sources",
+BOTTOM = {"mc_engine.errors", "mc_engine._options", "mc_engine._paramspec", "mc_engine._version", "mc_engine._sources",
           "mc_engine._schema"}
 FACADES = {"mc_engine", "mc_engine.__main__", "mc_engine._accessor"}
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..output.standard_errors import binomial_se
+
 
 @dataclass(frozen=True)
 class Exposure:
@@ -45,11 +47,11 @@ class Exposure:
 
 
 def _rate(x: np.ndarray) -> tuple[float, float]:
-    """Mean of a boolean sample and its binomial variance of the mean (NaN, 0 when empty)."""
+    """Mean of a boolean sample and its binomial standard error (NaN, 0 when empty)."""
     if x.size == 0:
         return math.nan, 0.0
     p = float(x.mean())
-    return p, p * (1 - p) / x.size
+    return p, float(binomial_se(p, x.size))
 
 
 def exposures(ds: xr.Dataset, counterparty: np.ndarray, company_ids: tuple[str, ...]) -> list[Exposure]:
@@ -70,8 +72,8 @@ def exposures(ds: xr.Dataset, counterparty: np.ndarray, company_ids: tuple[str, 
                 continue
             defaulted = final[:, ids.index(client)] == 1
             host_alive = final[:, ids.index(host)] == 0
-            p1, v1 = _rate(host_alive[defaulted])
-            p0, v0 = _rate(host_alive[~defaulted])
+            p1, se1 = _rate(host_alive[defaulted])
+            p0, se0 = _rate(host_alive[~defaulted])
             out.append(Exposure(client, host, share, int(final.shape[0]), int(defaulted.sum()), p1, p0, p1 - p0,
-                                math.sqrt(v1 + v0)))
+                                math.hypot(se1, se0)))
     return out

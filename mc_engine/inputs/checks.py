@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._params import DOMAIN_BOUNDS, REGIMES, ParamSpec
+from .._paramspec import DOMAIN_BOUNDS, REGIMES, ParamSpec
 from ..errors import PriorWarning, Problem
 from .copula import is_psd, nearest_correlation, spearman_to_pearson
 from .distributions import support

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._params import ParamSpec
+from .._paramspec import ParamSpec
 from .._schema import KINDS, SECTIONS, can_host
 from .checks import Checker
 from .priors import Company, Input, Priors

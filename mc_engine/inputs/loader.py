@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .._params import DOMAIN_BOUNDS
+from .._paramspec import DOMAIN_BOUNDS
 from ..errors import PriorError
 from .companies import COMPANY_META as COMPANY_META
 from .companies import RATINGS as RATINGS

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from .._params import DOMAIN_BOUNDS, ParamSpec
+from .._paramspec import DOMAIN_BOUNDS, ParamSpec
 from .distributions import Dist, support
 from .families import FAMILY
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .._params import ParamSpec
+from .._paramspec import ParamSpec
 from ._math import materialise, pick
 from .state import DT, EPS, RUNWAY_CAP
 

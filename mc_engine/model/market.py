@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .._params import ParamSpec
+from .._paramspec import ParamSpec
 from ._math import decayed_rate, pick
 from .state import DT, MarketState
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .._params import REGIMES, ParamSpec
+from .._paramspec import REGIMES, ParamSpec
 from . import funding, market
 from .kinds import KINDS
 from .state import Layout

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._params import REGIMES
+from .._paramspec import REGIMES
 from ..engine.reduce import COMPANY_VARS, quantiles_from_histogram, tail_mean_from_histogram
 from ..engine.simulate import DEFAULT_QUANTILES, RawResult
 from ..model.funding import CAUSES

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ..output.plausibility import check
+from ..output.standard_errors import binomial_se
 from . import charts
 from .palette import band
 from .sections import Chart, Section, Table, _names, pct, plausibility_table, pp
@@ -29,7 +30,7 @@ def _leave(ds: xr.Dataset, cid: str, quarter: int) -> tuple[float, float]:
     n = float(ds.attrs.get("n_paths", 0)) or float("nan")
     if "paths_used" in ds:
         n = float(ds.paths_used)
-    return p, math.sqrt(max(p * (1 - p), 0.0) / n)
+    return p, float(binomial_se(min(max(p, 0.0), 1.0), n))
 
 
 def comparison_section(ds: xr.Dataset, other: xr.Dataset, quarter: int, colours: Mapping[str, str], run_name: str,

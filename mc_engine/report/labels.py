@@ -1,6 +1,6 @@
 """Readable labels of the dotted input names of a run (``companies.openai.min_gap_q``).
 
-The label of a parameter is its :attr:`~mc_engine._params.ParamSpec.display_label`;
+The label of a parameter is its :attr:`~mc_engine._paramspec.ParamSpec.display_label`;
 an input name adds where it applies (a company, a regime) around it.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from .._params import REGIMES, ParamSpec, readable_name
+from .._paramspec import REGIMES, ParamSpec, readable_name
 
 
 def _specs() -> dict[str, ParamSpec]:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mc_engine._params import ParamSpec
+from mc_engine._paramspec import ParamSpec
 from mc_engine.model._math import company_sum
 from mc_engine.model.kinds.base import (
     Block,

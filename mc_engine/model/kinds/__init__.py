@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from ... import _schema as schema
-from ..._params import ParamSpec
+from ..._paramspec import ParamSpec
 from .. import funding
 from .base import CompanyKind as CompanyKind
 from .hyperscaler import KIND as _HYPERSCALER

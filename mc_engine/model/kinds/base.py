@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._params import ParamSpec
+from ..._paramspec import ParamSpec
 from ..state import CompanyState
 
 

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..._params import ParamSpec
+from ..._paramspec import ParamSpec
 from .._math import pick, plan_log_growth
 from ..shares import PRICING_PARAMS, reprice
 from ..state import DT, EPS

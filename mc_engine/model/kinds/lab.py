@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._params import ParamSpec
+from ..._paramspec import ParamSpec
 from .._math import plan_log_growth
 from ..shares import PRICING_PARAMS, reprice
 from ..state import DT, EPS

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..._params import ParamSpec
+from ..._paramspec import ParamSpec
 from .._math import decayed_rate
 from ..state import DT, EPS, HOURS
 from .base import Block, CompanyKind, Context, DebtTerms, Flows, KindInputs, Peer, Settled
