@@ -1,7 +1,9 @@
-"""JAX quantile functions (inverse CDFs) and CDFs of the distribution families, and host-side summaries from them.
+"""JAX quantile functions (inverse CDFs) and CDFs of distributions, and host-side summaries from them.
 
-The families and the frozen :class:`~mc_engine.inputs.distributions.Dist` are
-host-side, in :mod:`mc_engine.inputs.distributions`. Sampling goes through the
+Each family's own formulas are methods of its class (:mod:`mc_engine.inputs.families`, host-side, written
+against the array namespace :data:`XP` given here); this module adds what is generic: truncation, mixtures,
+the flat parameter layout, the incomplete beta and the bisection the families call, and host-side moments
+and quantiles. The frozen :class:`~mc_engine.inputs.distributions.Dist` is host-side too. Sampling goes through the
 quantile function (inverse CDF) so that a Gaussian copula can correlate any
 families: ``x = ppf(dist, theta, u)`` with ``u = Phi(z)`` (or directly
 ``ppf_from_normal(dist, theta, z)``).
