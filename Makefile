@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PRIORS ?= priors/baseline.toml
 PATHS  ?= 1000000
 
-.PHONY: run test lint bench clean notebooks
+.PHONY: run test lint bench gpu-wheels clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: $(VENV)/.installed-dev
 # The speed suite (benchmarks/, not part of the package); BENCH_ARGS=--full adds 1e7 (and 1e8 on a GPU).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# Wheels for benchmarks/gpu.sh on an offline GPU machine (Python 3.12, x86-64 Linux) into benchmarks/wheels/.
+gpu-wheels: | $(BIN)/python
+	PYTHON=$(BIN)/python bash benchmarks/gpu_wheels.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
