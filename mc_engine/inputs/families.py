@@ -210,7 +210,10 @@ class PointForm(BaseForm):
 class Point(Family):
     """A known number (``value = x`` or a bare number)."""
 
-    name, params, Form, truncatable = "point", ("value",), PointForm, False
+    name = "point"
+    params = ("value",)
+    Form = PointForm
+    truncatable = False
 
     def support(self, p):
         return float(p[0]), float(p[0])
@@ -247,7 +250,11 @@ class NormalForm(BaseForm):
 
 @register
 class Normal(Family):
-    name, params, Form, closed_form, scales = "normal", ("mean", "sd"), NormalForm, True, ("sd",)
+    name = "normal"
+    params = ("mean", "sd")
+    Form = NormalForm
+    closed_form = True
+    scales = ("sd",)
 
     def support(self, p):
         return -math.inf, math.inf
@@ -299,7 +306,11 @@ class LognormalForm(BaseForm):
 class Lognormal(Family):
     """``ln x`` normal with mean ``mu`` and sd ``sigma`` (a prior file may give ``median = exp(mu)`` instead)."""
 
-    name, params, Form, closed_form, scales = "lognormal", ("mu", "sigma"), LognormalForm, True, ("sigma",)
+    name = "lognormal"
+    params = ("mu", "sigma")
+    Form = LognormalForm
+    closed_form = True
+    scales = ("sigma",)
 
     def support(self, p):
         return 0.0, math.inf
@@ -393,7 +404,10 @@ class BetaForm(BaseForm):
 class Beta(_BetaLike):
     """Beta(alpha, beta) scaled to ``[lo, hi]`` (default [0, 1])."""
 
-    name, params, Form, scales = "beta", ("alpha", "beta", "lo", "hi"), BetaForm, ("alpha", "beta")
+    name = "beta"
+    params = ("alpha", "beta", "lo", "hi")
+    Form = BetaForm
+    scales = ("alpha", "beta")
 
     def beta_form(self, p):
         return tuple(p)
@@ -417,7 +431,10 @@ class UniformForm(BaseForm):
 
 @register
 class Uniform(Family):
-    name, params, Form, closed_form = "uniform", ("lo", "hi"), UniformForm, True
+    name = "uniform"
+    params = ("lo", "hi")
+    Form = UniformForm
+    closed_form = True
 
     def support(self, p):
         return p[0], p[1]
@@ -460,7 +477,10 @@ class TriangularForm(BaseForm):
 
 @register
 class Triangular(Family):
-    name, params, Form, closed_form = "triangular", ("lo", "mode", "hi"), TriangularForm, True
+    name = "triangular"
+    params = ("lo", "mode", "hi")
+    Form = TriangularForm
+    closed_form = True
 
     def support(self, p):
         return p[0], p[2]
@@ -508,7 +528,10 @@ class PertForm(TriangularForm):
 class Pert(_BetaLike):
     """Beta-PERT from a minimum, mode and maximum; ``lamb = 4`` is the classic."""
 
-    name, params, Form, scales = "pert", ("lo", "mode", "hi", "lamb"), PertForm, ("lamb",)
+    name = "pert"
+    params = ("lo", "mode", "hi", "lamb")
+    Form = PertForm
+    scales = ("lamb",)
 
     def beta_form(self, p):
         lo, mode, hi, lamb = p
@@ -526,4 +549,6 @@ class MixtureForm(BaseForm):
 class Mixture(Family):
     """Weighted components (each a family with its own bounds); handled by the functions that take a whole Dist."""
 
-    name, params, Form = "mixture", (), MixtureForm
+    name = "mixture"
+    params = ()
+    Form = MixtureForm
