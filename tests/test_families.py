@@ -126,3 +126,12 @@ def test_an_unregistered_family_is_refused_by_name(tmp_path: Path) -> None:
     path = _priors_file(tmp_path, {"dist": "gamma", "shape": 2.0, "source": "test"})
     with pytest.raises(PriorError, match=r"unknown distribution family 'gamma'; allowed: point, normal"):
         load_priors(path)
+
+
+def test_a_name_is_registered_once(exponential: Family) -> None:
+    from mc_engine.inputs.families import register
+
+    with pytest.raises(ValueError, match="'exponential' is registered already"):
+        register(Exponential)
+    with pytest.raises(ValueError, match="'normal' is registered already"):
+        register(type("Normal2", (Exponential,), {"name": "normal"}))
