@@ -224,9 +224,6 @@ class Point(Family):
     def moments(self, p, bounds):
         return float(p[0]), float(p[0]) ** 2
 
-    def reach(self, p):
-        return p[0], p[0], 0.0
-
     def reach_within(self, p, bounds):
         return p[0], p[0]
 
