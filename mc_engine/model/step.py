@@ -158,7 +158,7 @@ def step(layout: Layout, p: Params, consts: dict[str, jax.Array], state: State, 
 
     Args:
         layout: static company layout.
-        p: parameters from :func:`~mc_engine.model.params.build_params`.
+        p: parameters from :func:`~mc_engine.model.params.split_params`.
         consts: ``regime_initial`` (3,), ``regime_transition`` (3, 3), ``counterparty`` (c, c) in internal
             order, and each kind's constants ``<kind>.<name>`` (:func:`kind_constants`).
         state: state at the end of quarter ``t - 1``.

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._paramspec import ParamSpec
-from .._math import plan_log_growth
+from .._math import materialise, plan_log_growth
 from ..shares import PRICING_PARAMS, reprice
 from ..state import DT, EPS
 from .base import Block, CompanyKind, Context, DebtTerms, Flows, KindInputs, Peer, Settled, no_covenant
@@ -55,14 +55,16 @@ def commitment(p: dict[str, jax.Array], t: jax.Array, schedule: jax.Array, years
         # schedule[:, j] as a select over the (few) static columns: an indexed read would be a dynamic slice
         # inside the lab's fused loops, whose index load keeps XLA's CPU loops from being vectorised.
         j = jnp.clip(j, 0, width - 1)
-        return sum(jnp.where(j == y, schedule[:, y], 0.0) for y in range(width))[:, None]
+        return sum(jnp.where(j == y, schedule[:, y], 0.0) for y in range(width))
 
-    last = column(years - 1)
-
-    def level(j: jax.Array) -> jax.Array:
-        return jnp.where((j < years)[:, None], column(j), p["commitment_renewal"] * last)
-
-    return p["commitment_realisation"] * (level(i) + frac * (level(i + 1) - level(i))) / 4
+    # The three schedule values of this quarter, (labs,), stored once. Left to fusion, the selects were copied
+    # into every reader: the host-revenue fusions (model/links.py) read each lab's payment 25 times, and so
+    # large a sub-function LLVM does not always inline, which leaves those loops scalar.
+    now, following, last = materialise(column(i), column(i + 1), column(years - 1), token=t >= 0)
+    renewed = p["commitment_renewal"] * last[:, None]
+    level = jnp.where((i < years)[:, None], now[:, None], renewed)
+    level_next = jnp.where((i + 1 < years)[:, None], following[:, None], renewed)
+    return p["commitment_realisation"] * (level + frac * (level_next - level)) / 4
 
 
 def flows(p: dict[str, jax.Array], ln_s: jax.Array, norm: jax.Array, premium: jax.Array, mk: dict[str, jax.Array],
