@@ -74,8 +74,7 @@ class ChunkReducer:
             "sketch": cell_sketch(cells, weight, edges),
             "sums": cell_block_sums(cells, weight, self.block_size),
             "regime": jnp.stack([((obs.regime == r) & valid).sum() for r in range(3)]).astype(jnp.int32),
-            "thin": {**{k: getattr(obs, k)[:, : self.thin].T for k in THIN_VARS},
-                     **{k: getattr(obs, k)[: self.thin] for k in THIN_MARKET}},
+            "thin": pack_thin(obs, self.thin),
         }
 
     def edges(self, table: jax.Array, cells: jax.Array, weight: jax.Array) -> jax.Array:
@@ -113,6 +112,41 @@ class ChunkReducer:
             "down": ((company.down_rounds > 0) & v2).sum(1, dtype=jnp.int32),
             "head": heads,
         }
+
+
+def _thin_groups(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The thin sample's variables stacked together: the float ones, and each integer one apart."""
+    floats = tuple(k for k in names if k not in ("status", "regime"))
+    return {"values": floats, **{k: (k,) for k in names if k not in floats}}
+
+
+def pack_thin(obs: Observations, n: int) -> dict[str, jax.Array]:
+    """A quarter's thin sample (the first ``n`` paths) as a few stacked arrays, see :func:`unpack_thin`.
+
+    One array per variable made two kernels each outside the quarterly loop (the scan's output buffer and its
+    copy) and one write in it: stacked, 4 arrays instead of 14.
+    """
+    out = {}
+    for part, names, take in (("company", THIN_VARS, lambda x: x[:, :n].T), ("market", THIN_MARKET, lambda x: x[:n])):
+        for group, members in _thin_groups(names).items():
+            arrays = [take(getattr(obs, k)) for k in members]
+            if len({a.dtype for a in arrays}) != 1:
+                raise TypeError(f"thin sample group {part}.{group} mixes dtypes {[str(a.dtype) for a in arrays]}")
+            out[f"{part}.{group}"] = jnp.stack(arrays, axis=-3 if part == "company" else -2)
+    return out
+
+
+def unpack_thin(packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The thin sample by variable, {name: (quarters, paths[, companies])}, from the scan's stack of
+    :func:`pack_thin` (leading axis the quarter)."""
+    out = {}
+    for part, names in (("company", THIN_VARS), ("market", THIN_MARKET)):
+        axis = -3 if part == "company" else -2
+        for group, members in _thin_groups(names).items():
+            stacked = packed[f"{part}.{group}"]
+            for i, k in enumerate(members):
+                out[k] = np.take(stacked, i, axis=axis)
+    return {k: out[k] for k in THIN_VARS + THIN_MARKET}
 
 
 def quarter_cells(obs: Observations, valid: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -44,6 +44,7 @@ from .chunk import (
     chunk_program,
     dummy_tables,
     run_arrays,
+    unpack_thin,
 )
 from .keys import DEFAULT_BLOCK_SIZE, DEFAULT_PRNG, root_key
 from .reduce import COMPANY_VARS, N_BINS, merge_ties
@@ -165,7 +166,7 @@ def pilot(run: Callable[[int, dict[str, np.ndarray], int], dict], plan: ChunkPla
     n_valid = min(plan.n_paths, plan.chunk_paths)
     out = run(0, dummy_tables(horizon, nc), n_valid)
     tables = {"edges": np.asarray(out["quarters"]["edges"]), "fedges": np.asarray(out["horizon"]["fedges"])}
-    thin = {k: np.asarray(v) for k, v in out["quarters"]["thin"].items()}
+    thin = unpack_thin({k: np.asarray(v) for k, v in out["quarters"]["thin"].items()})
     return Pilot(tables, thin, out, n_valid)
 
 
