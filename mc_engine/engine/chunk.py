@@ -114,6 +114,11 @@ class ChunkReducer:
         }
 
 
+THIN_PARTS: tuple[tuple[str, tuple[str, ...], int], ...] = (("company", THIN_VARS, -3), ("market", THIN_MARKET, -2))
+"""The thin sample's parts: their variables, and the axis along which :func:`pack_thin` stacks them (a company
+value is (paths, companies), a market value (paths,))."""
+
+
 def _thin_groups(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """The thin sample's variables stacked together: the float ones, and each integer one apart."""
     floats = tuple(k for k in names if k not in ("status", "regime"))
@@ -127,12 +132,12 @@ def pack_thin(obs: Observations, n: int) -> dict[str, jax.Array]:
     copy) and one write in it: stacked, 4 arrays instead of 14.
     """
     out = {}
-    for part, names, take in (("company", THIN_VARS, lambda x: x[:, :n].T), ("market", THIN_MARKET, lambda x: x[:n])):
+    for part, names, axis in THIN_PARTS:
         for group, members in _thin_groups(names).items():
-            arrays = [take(getattr(obs, k)) for k in members]
+            arrays = [getattr(obs, k)[:, :n].T if part == "company" else getattr(obs, k)[:n] for k in members]
             if len({a.dtype for a in arrays}) != 1:
                 raise TypeError(f"thin sample group {part}.{group} mixes dtypes {[str(a.dtype) for a in arrays]}")
-            out[f"{part}.{group}"] = jnp.stack(arrays, axis=-3 if part == "company" else -2)
+            out[f"{part}.{group}"] = jnp.stack(arrays, axis=axis)
     return out
 
 
@@ -140,12 +145,10 @@ def unpack_thin(packed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The thin sample by variable, {name: (quarters, paths[, companies])}, from the scan's stack of
     :func:`pack_thin` (leading axis the quarter)."""
     out = {}
-    for part, names in (("company", THIN_VARS), ("market", THIN_MARKET)):
-        axis = -3 if part == "company" else -2
+    for part, names, axis in THIN_PARTS:
         for group, members in _thin_groups(names).items():
-            stacked = packed[f"{part}.{group}"]
             for i, k in enumerate(members):
-                out[k] = np.take(stacked, i, axis=axis)
+                out[k] = np.take(packed[f"{part}.{group}"], i, axis=axis)
     return {k: out[k] for k in THIN_VARS + THIN_MARKET}
 
 
