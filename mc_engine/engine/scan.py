@@ -165,7 +165,7 @@ def chunk_scan(model_static: tuple, n_blocks: int, horizon: int, mode: str, redu
         alive_prev = model_step.alive(state)
         # The parameters are split from their blocks inside the step, so each slice is fused into its readers.
         # Split before the loop, each parameter became a buffer of its own, made by a kernel of its own (111
-        # of them): the compile took 14 % longer, for the same run time (docs/performance.md).
+        # of them): the compile took 8-14 % longer, for the same run time (docs/performance.md).
         state, obs = model_step.step(layout, split_params(layout, blocks), consts, state, t.astype(jnp.float32),
                                      shocks)
         packed, obs = jax.lax.optimization_barrier((model_step.pack_state(state), obs))
